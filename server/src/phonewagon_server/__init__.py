@@ -1,0 +1,3 @@
+"""Phonewagon call-tracking API server."""
+
+__version__ = "0.1.0"

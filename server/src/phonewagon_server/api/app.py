@@ -1,0 +1,86 @@
+"""`create_app(settings, database)`: the ASGI application, built from its arguments alone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from phonewagon_server.api import calls, companies, health, openapi, problems
+from phonewagon_server.api.context import AppContext
+from phonewagon_server.api.responses import JSONResponse
+from phonewagon_server.config import Settings
+from phonewagon_server.db import Database
+from phonewagon_server.errors import PhonewagonError
+from phonewagon_server.ratelimit import Clock, MovingWindowLimiter
+
+
+def create_app(
+    settings: Settings,
+    database: Database,
+    *,
+    wall_clock: Callable[[], float] = time.time,
+    monotonic: Clock = time.monotonic,
+) -> Starlette:
+    spec = openapi.build_openapi(settings.public_url)
+    docs = openapi.render_docs(spec)
+
+    def openapi_json(request: Request) -> Response:
+        return JSONResponse(spec)
+
+    def docs_page(request: Request) -> Response:
+        return HTMLResponse(docs)
+
+    app = Starlette(
+        routes=[
+            Route("/companies", companies.companies, methods=["GET"]),
+            Route("/campaigns", companies.campaigns, methods=["GET"]),
+            Route("/calls", calls.calls, methods=["GET"]),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            Route("/docs", docs_page, methods=["GET"]),
+            Route("/healthz", health.healthz, methods=["GET"]),
+            Route("/readyz", health.readyz, methods=["GET"]),
+        ],
+        exception_handlers={
+            PhonewagonError: problems.render_domain_error,
+            HTTPException: problems.render_http_error,
+            Exception: problems.render_unexpected_error,
+        },
+    )
+    app.state.context = AppContext(
+        settings=settings,
+        database=database,
+        account_limiter=MovingWindowLimiter(settings.rate_limit, clock=monotonic),
+        auth_failure_limiter=MovingWindowLimiter(settings.auth_failure_limit, clock=monotonic),
+        wall_clock=wall_clock,
+    )
+    app.add_middleware(NoStore)
+    return app
+
+
+class NoStore:
+    """`Cache-Control: no-store` on every response: call data must not linger in caches."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"cache-control", b"no-store"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)

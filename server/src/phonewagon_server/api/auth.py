@@ -1,0 +1,70 @@
+"""HTTP Basic authentication and the per-account rate limit, checked before any work."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from starlette.requests import Request
+
+from phonewagon_server.api.context import context_of
+from phonewagon_server.credentials import verify_secret
+from phonewagon_server.db.accounts import find_active_secret_hash
+from phonewagon_server.errors import RateLimited, Unauthenticated
+
+
+def authorize(request: Request) -> int:
+    """The account id of the request's credentials, after spending one unit of its quota.
+
+    A failed authentication spends nothing of the account it names; it counts against the client
+    address instead, which is answered 429 once it fails too often.
+    """
+    context = context_of(request)
+    account_id = _authenticate(request)
+    if account_id is None:
+        address = request.client.host if request.client else "unknown"
+        failures = context.auth_failure_limiter.hit(f"auth-failures:{address}")
+        if not failures.allowed:
+            raise RateLimited(
+                "Too many failed authentications from your address. "
+                f"Retry in {failures.reset} seconds with valid credentials.",
+                retry_after=failures.reset,
+            )
+        raise Unauthenticated()
+    decision = context.account_limiter.hit(f"account:{account_id}")
+    request.state.rate_limit_headers = decision.headers()
+    if not decision.allowed:
+        rate = decision.rate
+        raise RateLimited(
+            f"This account may make {rate.limit} requests in any {rate.window} seconds. "
+            f"Retry in {decision.reset} seconds.",
+            retry_after=decision.reset,
+        )
+    return account_id
+
+
+def _authenticate(request: Request) -> int | None:
+    credentials = _basic_credentials(request.headers.get("authorization", ""))
+    if credentials is None:
+        return None
+    client_id, secret = credentials
+    with context_of(request).database.transaction() as tx:
+        found = find_active_secret_hash(tx, client_id)
+    valid = verify_secret(secret, found[1] if found else None)  # same work for unknown ids
+    if found is None or not valid:
+        return None
+    return found[0]
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id or len(decoded) > 512:
+        return None
+    return client_id, secret

@@ -1,0 +1,91 @@
+"""`GET /calls`: newest-first pages with a `next` link that resumes exactly where a page ended."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from phonewagon_server.api.auth import authorize
+from phonewagon_server.api.companies import COMPANY_ID, require_campaign, require_company
+from phonewagon_server.api.context import context_of
+from phonewagon_server.api.params import integer_parser, parse_params, text_parser
+from phonewagon_server.api.responses import json_response
+from phonewagon_server.db.calls import list_calls
+from phonewagon_server.db.engine import Row
+from phonewagon_server.errors import InvalidParameters, ParameterError
+from phonewagon_server.models import CALL_FIELDS, MAX_EPOCH_MS, MAX_ID, MAX_PAGE_SIZE, CallQuery
+
+EPOCH_MS = integer_parser(minimum=0, maximum=MAX_EPOCH_MS, unit="epoch milliseconds")
+PARAMETERS = {
+    "company_id": COMPANY_ID,
+    "campaign_id": text_parser(max_length=200),
+    "start_time": EPOCH_MS,
+    "end_time": EPOCH_MS,
+    "page_size": integer_parser(minimum=1, maximum=10**18),
+    "before_id": integer_parser(minimum=0, maximum=MAX_ID),
+}
+_FIRST_TIME = CALL_FIELDS.index("is_first_time_caller")
+
+
+def calls(request: Request) -> Response:
+    account_id = authorize(request)
+    context = context_of(request)
+    query = _call_query(account_id, parse_params(request, PARAMETERS), now_ms=context.now_ms())
+    with context.database.transaction() as tx:
+        if query.company_id is not None:
+            require_company(tx, account_id, query.company_id)
+        if query.campaign_id is not None:
+            require_campaign(tx, account_id, query.campaign_id)
+        rows = list_calls(tx, query, limit=query.page_size + 1)
+    page = rows[: query.page_size]
+    body: dict[str, Any] = {"calls": [_render_call(row) for row in page]}
+    if len(rows) > query.page_size:
+        body["next"] = next_link(context.settings.public_url, query, last=page[-1])
+    return json_response(request, body)
+
+
+def _call_query(account_id: int, params: dict[str, Any], *, now_ms: int) -> CallQuery:
+    start_time = params.get("start_time", 0)
+    end_time = params.get("end_time", now_ms)
+    if start_time > end_time:
+        bound = "end_time" if "end_time" in params else f"end_time (default: now, {now_ms})"
+        raise InvalidParameters([ParameterError("start_time", f"must not be after {bound}")])
+    return CallQuery(
+        account_id=account_id,
+        company_id=params.get("company_id"),
+        campaign_id=params.get("campaign_id"),
+        start_time=start_time,
+        end_time=end_time,
+        before_id=params.get("before_id"),
+        page_size=min(params.get("page_size", MAX_PAGE_SIZE), MAX_PAGE_SIZE),
+    )
+
+
+def _render_call(row: Row) -> dict[str, Any]:
+    call = dict(zip(CALL_FIELDS, row, strict=True))
+    call["is_first_time_caller"] = bool(row[_FIRST_TIME])
+    return call
+
+
+def next_link(public_url: str, query: CallQuery, *, last: Row) -> str:
+    """The same query, resumed after `last`: calls at its millisecond with a smaller id, then older.
+
+    `end_time` moves to the last call's time, so a client that ignores `before_id` and pages by
+    `end_time` itself still gets a valid (if overlapping) next page.
+    """
+    call = dict(zip(CALL_FIELDS, last, strict=True))
+    params: list[tuple[str, object]] = []
+    if query.company_id is not None:
+        params.append(("company_id", query.company_id))
+    if query.campaign_id is not None:
+        params.append(("campaign_id", query.campaign_id))
+    params += [
+        ("page_size", query.page_size),
+        ("start_time", query.start_time),
+        ("end_time", call["start_time"]),
+        ("before_id", call["id"]),
+    ]
+    return f"{public_url}/calls?{urlencode(params)}"

@@ -1,0 +1,84 @@
+"""Every error becomes `application/problem+json` (RFC 9457) here, and only here."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from phonewagon_server.api.context import context_of
+from phonewagon_server.api.responses import json_response
+from phonewagon_server.errors import (
+    DatabaseUnavailable,
+    InvalidParameters,
+    PhonewagonError,
+    RateLimited,
+    Unauthenticated,
+)
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger("phonewagon_server")
+
+
+def problem_type(request: Request, slug: str) -> str:
+    return f"{context_of(request).settings.public_url}/docs#problem-{slug}"
+
+
+def render_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PhonewagonError)
+    body: dict[str, Any] = {
+        "type": problem_type(request, exc.slug),
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+    }
+    headers: dict[str, str] = {}
+    if isinstance(exc, InvalidParameters):
+        body["errors"] = [{"name": e.name, "in": "query", "detail": e.detail} for e in exc.errors]
+    elif isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Basic realm="phonewagon", charset="UTF-8"'
+    elif isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, DatabaseUnavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+        logger.warning("database unavailable: %s", type(exc.__cause__).__name__)
+    return _problem(request, body, headers)
+
+
+def render_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no such path) and 405 (wrong method), as problems."""
+    assert isinstance(exc, HTTPException)
+    status = HTTPStatus(exc.status_code)
+    detail = {
+        404: f"There is no resource at {request.url.path}.",
+        405: f"{request.method} is not allowed here; use {(exc.headers or {}).get('Allow', 'GET')}.",
+    }.get(status.value, status.description)
+    body = {
+        "type": problem_type(request, status.phrase.lower().replace(" ", "-")),
+        "title": status.phrase,
+        "status": status.value,
+        "detail": detail,
+    }
+    return _problem(request, body, dict(exc.headers or {}))
+
+
+def render_unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug: log it for the operator, tell the client nothing about its insides."""
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = {
+        "type": problem_type(request, "internal-error"),
+        "title": "Internal server error",
+        "status": 500,
+        "detail": "Something went wrong on our side. It has been logged.",
+    }
+    return _problem(request, body, {})
+
+
+def _problem(request: Request, body: dict[str, Any], headers: dict[str, str]) -> Response:
+    response = json_response(request, body, status_code=body["status"], media_type=PROBLEM_JSON)
+    response.headers.update(headers)
+    return response

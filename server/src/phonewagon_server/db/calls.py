@@ -1,0 +1,104 @@
+"""Calls: the keyset page query and the idempotent bulk upsert that imports use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from phonewagon_server.db.engine import Connection, Row
+from phonewagon_server.models import CALL_FIELDS, CALL_IMPORT_FIELDS, CallQuery
+
+_SELECT = ", ".join("k.name" if f == "campaign_name" else f"c.{f}" for f in CALL_FIELDS)
+
+# What an import writes for each call, after (account_id, sid) identifies it.
+STORED_FIELDS: tuple[str, ...] = ("company_id", *CALL_IMPORT_FIELDS)
+_SID = STORED_FIELDS.index("sid")
+_FIRST_TIME = STORED_FIELDS.index("is_first_time_caller")
+
+
+def list_calls(tx: Connection, query: CallQuery, *, limit: int) -> list[Row]:
+    """Up to `limit` calls matching `query`, newest first, each row in `CALL_FIELDS` order."""
+    return tx.fetchall(*_page_query(query, limit))
+
+
+def explain_list_calls(tx: Connection, query: CallQuery, *, limit: int) -> list[str]:
+    """The engine's plan for `list_calls(query)`, one line per step (for tests and docs)."""
+    sql, params = _page_query(query, limit)
+    prefix = "EXPLAIN QUERY PLAN " if tx.dialect == "sqlite" else "EXPLAIN "
+    return [str(row[-1]) for row in tx.fetchall(prefix + sql, params)]
+
+
+def _page_query(query: CallQuery, limit: int) -> tuple[str, list[Any]]:
+    where = ["c.account_id = ?"]
+    params: list[Any] = [query.account_id]
+    if query.company_id is not None:
+        where.append("c.company_id = ?")
+        params.append(query.company_id)
+    if query.campaign_id is not None:
+        where.append("c.campaign_id = ?")
+        params.append(query.campaign_id)
+    where.append("c.start_time BETWEEN ? AND ?")
+    params += [query.start_time, query.end_time]
+    if query.before_id is not None:
+        # Resume after the last row sent: every (start_time, id) below it, in one index range.
+        #
+        #   start_time ↑ … | end_time, before_id | … older calls
+        #                       └ rows at end_time with id < before_id, then everything older
+        #
+        # Spelled out as `start_time < ? OR (start_time = ? AND id < ?)` the index would no
+        # longer bound the scan; the row-value form keeps a page at any depth one range read.
+        where.append("(c.start_time, c.id) < (?, ?)")
+        params += [query.end_time, query.before_id]
+    params.append(limit)
+    sql = (
+        f"SELECT {_SELECT} FROM calls c JOIN campaigns k ON k.id = c.campaign_id"
+        f" WHERE {' AND '.join(where)}"
+        " ORDER BY c.start_time DESC, c.id DESC LIMIT ?"
+    )
+    return sql, params
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def upsert_calls(tx: Connection, account_id: int, rows: Sequence[Sequence[Any]]) -> UpsertCounts:
+    """Insert or update calls keyed by (account, sid); each row holds `STORED_FIELDS` in order.
+
+    Rows must have distinct sids. Rows identical to what is stored are left alone.
+    """
+    if not rows:
+        return UpsertCounts()
+    placeholders = ", ".join("?" for _ in rows)
+    stored = {
+        r[_SID]: _normalized(r)
+        for r in tx.fetchall(
+            f"SELECT {', '.join(STORED_FIELDS)} FROM calls"
+            f" WHERE account_id = ? AND sid IN ({placeholders})",
+            [account_id, *(row[_SID] for row in rows)],
+        )
+    }
+    changed = [row for row in rows if stored.get(row[_SID]) != _normalized(row)]
+    if changed:
+        columns = ", ".join(("account_id", *STORED_FIELDS))
+        values = ", ".join("?" for _ in range(len(STORED_FIELDS) + 1))
+        updates = ", ".join(f"{f} = excluded.{f}" for f in STORED_FIELDS if f != "sid")
+        tx.executemany(
+            f"INSERT INTO calls ({columns}) VALUES ({values})"
+            f" ON CONFLICT (account_id, sid) DO UPDATE SET {updates}",
+            [(account_id, *row) for row in changed],
+        )
+    updated = sum(1 for row in changed if row[_SID] in stored)
+    return UpsertCounts(
+        inserted=len(changed) - updated, updated=updated, unchanged=len(rows) - len(changed)
+    )
+
+
+def _normalized(row: Sequence[Any]) -> tuple[Any, ...]:
+    values = list(row)
+    values[_FIRST_TIME] = bool(values[_FIRST_TIME])  # SQLite hands booleans back as 0/1
+    return tuple(values)

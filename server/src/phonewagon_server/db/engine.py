@@ -1,0 +1,215 @@
+"""Connections and transactions on SQLite (default) or PostgreSQL, behind one small interface."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+import psycopg_pool
+
+from phonewagon_server.errors import ConfigurationError, DatabaseUnavailable
+
+Dialect = Literal["sqlite", "postgresql"]
+Row = tuple[Any, ...]
+
+POOL_TIMEOUT_SECONDS = 5.0
+STATEMENT_TIMEOUT_MS = 30_000
+
+
+class Connection(Protocol):
+    """What query modules may do inside a transaction. SQL uses `?` placeholders on both."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+
+class Database(Protocol):
+    dialect: Dialect
+    url: str
+
+    def transaction(self, *, write: bool = False) -> contextlib.AbstractContextManager[Connection]:
+        """A connection in a transaction; `write=True` takes SQLite's write lock up front."""
+        ...
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_database(url: str, *, pool_size: int = 10) -> Database:
+    """`sqlite:///relative.db`, `sqlite:////absolute.db`, a plain file path, or `postgresql://`."""
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgresql", "postgres"):
+        return PostgresDatabase(url, pool_size=pool_size)
+    if scheme == "sqlite":
+        path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigurationError(f"SQLite URL {url!r} needs a file: sqlite:///phonewagon.db")
+        return SqliteDatabase(Path(path), pool_size=pool_size)
+    if scheme == "" or len(scheme) == 1:  # a plain path (or a Windows drive letter)
+        return SqliteDatabase(Path(url), pool_size=pool_size)
+    raise ConfigurationError(
+        f"database URL scheme {scheme!r} is not supported: use sqlite:///FILE or postgresql://..."
+    )
+
+
+class _SqliteConnection:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.raw.executemany(sql, rows)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.raw.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self.raw.execute(sql, params).fetchone()
+        return row
+
+
+class SqliteDatabase:
+    """A SQLite file in WAL mode: readers never wait for a writer, writers take turns."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path, *, pool_size: int) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(pool_size)
+
+    def _connect(self) -> sqlite3.Connection:
+        raw = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=POOL_TIMEOUT_SECONDS
+        )
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute("PRAGMA synchronous = NORMAL")
+        raw.execute("PRAGMA foreign_keys = ON")
+        return raw
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        if not self._slots.acquire(timeout=POOL_TIMEOUT_SECONDS):
+            raise DatabaseUnavailable()
+        try:
+            try:
+                raw = self._idle.get_nowait()
+            except queue.Empty:
+                raw = self._connect()
+            try:
+                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield _SqliteConnection(raw)
+                raw.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+            finally:
+                self._idle.put(raw)
+        except sqlite3.OperationalError as exc:
+            raise DatabaseUnavailable() from exc
+        finally:
+            self._slots.release()
+
+    def ping(self) -> None:
+        with self.transaction() as tx:
+            tx.fetchone("SELECT 1")
+
+    def close(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
+
+
+class _PostgresConnection:
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(_pg(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(_pg(sql), rows)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.raw.execute(_pg(sql), params).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self.raw.execute(_pg(sql), params).fetchone()
+
+
+_PG_SQL: dict[str, str] = {}
+
+
+def _pg(sql: str) -> str:
+    """Our SQL uses `?` placeholders and never a literal `?` or `%`; psycopg wants `%s`."""
+    translated = _PG_SQL.get(sql)
+    if translated is None:
+        translated = _PG_SQL[sql] = sql.replace("?", "%s")
+    return translated
+
+
+def _configure_postgres(raw: psycopg.Connection[Any]) -> None:
+    """A slow query must not hold a pooled connection forever."""
+    raw.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+    raw.commit()
+
+
+class PostgresDatabase:
+    """A bounded pool of psycopg connections, checked before use so it heals after an outage."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int) -> None:
+        self.url = url
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=POOL_TIMEOUT_SECONDS,
+            kwargs={"connect_timeout": 5},
+            configure=_configure_postgres,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            reconnect_timeout=0,
+            open=False,
+        )
+        self._pool.open(wait=False)
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        try:
+            with self._pool.connection() as raw, raw.transaction():
+                yield _PostgresConnection(raw)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            raise DatabaseUnavailable() from exc
+
+    def ping(self) -> None:
+        with self.transaction() as tx:
+            tx.fetchone("SELECT 1")
+
+    def close(self) -> None:
+        self._pool.close()

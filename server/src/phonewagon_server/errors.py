@@ -1,0 +1,81 @@
+"""Domain errors that know their HTTP status; `api.problems` renders them as problem+json.
+
+    PhonewagonError
+    ├── InvalidParameters   400  one or more query parameters are wrong (each one named)
+    ├── Unauthenticated     401  missing, unknown, wrong or revoked credentials (one answer for all)
+    ├── NotFound            404  no such resource for this account (also: another account's)
+    ├── RateLimited         429  the account (or a client address failing auth) is over its limit
+    └── DatabaseUnavailable 503  the database cannot be reached; retry later
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterError:
+    name: str
+    detail: str
+
+
+class PhonewagonError(Exception):
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal server error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidParameters(PhonewagonError):
+    status = 400
+    slug = "invalid-parameters"
+    title = "Invalid query parameters"
+
+    def __init__(self, errors: list[ParameterError]) -> None:
+        names = ", ".join(e.name for e in errors)
+        super().__init__(f"Check the query parameters: {names}.")
+        self.errors = errors
+
+
+class Unauthenticated(PhonewagonError):
+    status = 401
+    slug = "unauthenticated"
+    title = "Unauthenticated"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Send your client id and client secret as the HTTP Basic auth username and password."
+        )
+
+
+class NotFound(PhonewagonError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class RateLimited(PhonewagonError):
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class DatabaseUnavailable(PhonewagonError):
+    status = 503
+    slug = "database-unavailable"
+    title = "Service unavailable"
+    retry_after = 5
+
+    def __init__(self) -> None:
+        super().__init__("The database cannot be reached right now. Retry shortly.")
+
+
+class ConfigurationError(Exception):
+    """The operator's settings cannot work; the message says what to change."""

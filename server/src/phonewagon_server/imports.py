@@ -1,0 +1,221 @@
+"""Read call files (JSON Lines or CSV) into validated rows ready for `db.calls.upsert_calls`.
+
+A file written from `/calls` pages imports as it is: derived fields (`id`, `account_id`,
+`company_id`, `campaign_name`) are accepted and ignored. Each bad row is reported with its line
+number and reason; it never stops the good rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import orjson
+
+from phonewagon_server.db import Database
+from phonewagon_server.db.calls import STORED_FIELDS, upsert_calls
+from phonewagon_server.db.companies import list_campaigns
+from phonewagon_server.models import (
+    CALL_BOOLEAN_FIELDS,
+    CALL_DERIVED_FIELDS,
+    CALL_IMPORT_FIELDS,
+    MAX_EPOCH_MS,
+    Campaign,
+)
+
+FileFormat = Literal["jsonl", "csv"]
+REQUIRED_FIELDS = ("sid", "campaign_id", "start_time")
+_KNOWN_FIELDS = frozenset((*CALL_IMPORT_FIELDS, *CALL_DERIVED_FIELDS))
+_INTEGER_FIELDS = ("duration", "start_time")
+_SID_INDEX = STORED_FIELDS.index("sid")
+_DIGITS = re.compile(r"^[0-9]+$")
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
+MAX_DURATION_SECONDS = 7 * 24 * 3600
+
+
+class RowError(ValueError):
+    """Why one row cannot be imported."""
+
+
+@dataclass(slots=True)
+class ImportReport:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "errors": [{"line": line, "error": error} for line, error in self.errors],
+        }
+
+
+BATCH_SIZE = 1000
+
+
+def import_calls(
+    database: Database,
+    account_id: int,
+    records: Iterable[tuple[int, Any]],
+) -> ImportReport:
+    """Validate and upsert every record in one transaction: all good rows land, or none do.
+
+    One transaction means a reader never sees half an import and a killed import leaves nothing
+    behind; rerunning it is safe because rows are keyed by (account, sid).
+    """
+    report = ImportReport()
+    with database.transaction(write=True) as tx:
+        campaigns = {c.id: c for c in list_campaigns(tx, account_id)}
+        batch: dict[str, tuple[Any, ...]] = {}
+
+        def flush() -> None:
+            counts = upsert_calls(tx, account_id, list(batch.values()))
+            report.inserted += counts.inserted
+            report.updated += counts.updated
+            report.unchanged += counts.unchanged
+            batch.clear()
+
+        for line, record in records:
+            try:
+                row = validate_record(record, campaigns)
+            except RowError as exc:
+                report.errors.append((line, str(exc)))
+                continue
+            sid = row[_SID_INDEX]
+            if sid in batch or len(batch) >= BATCH_SIZE:
+                flush()  # a repeated sid updates the earlier row, so write that one first
+            batch[sid] = row
+        flush()
+    return report
+
+
+def detect_format(path: Path) -> FileFormat:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    raise ValueError(f"cannot tell the format of {path.name}: name it .jsonl or .csv, or pass --format")
+
+
+def read_records(stream: BinaryIO, file_format: FileFormat) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed record or RowError) for each non-blank line/row of the file."""
+    if file_format == "jsonl":
+        yield from _read_jsonl(stream)
+    else:
+        yield from _read_csv(stream)
+
+
+def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield number, RowError(f"not valid JSON: {exc.msg}")
+
+
+def _read_csv(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    header = next(reader, None)
+    if header is None:
+        return
+    unknown = [name for name in header if name not in _KNOWN_FIELDS]
+    for row in reader:
+        number = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if unknown:
+            yield number, RowError(f"unknown field {unknown[0]!r} in the header")
+        elif len(row) != len(header):
+            yield number, RowError(f"has {len(row)} cells where the header names {len(header)}")
+        else:
+            yield number, _CsvRecord(zip(header, row, strict=True))
+
+
+class _CsvRecord(dict[str, str]):
+    """A CSV row: every value is text, so types are read from it rather than checked."""
+
+
+def validate_record(
+    record: Any, campaigns: Mapping[str, Campaign]
+) -> tuple[Any, ...]:
+    """One row of `db.calls.STORED_FIELDS` from a parsed record, or RowError saying why not."""
+    if isinstance(record, RowError):
+        raise record
+    if not isinstance(record, dict):
+        raise RowError("is not a JSON object")
+    unknown = sorted(set(record) - _KNOWN_FIELDS)
+    if unknown:
+        raise RowError(f"unknown field {unknown[0]!r}")
+    from_text = isinstance(record, _CsvRecord)
+    values: dict[str, Any] = {}
+    for name in CALL_IMPORT_FIELDS:
+        raw = record.get(name)
+        if name in REQUIRED_FIELDS and (raw is None or raw == ""):
+            raise RowError(f"{name} is required")
+        values[name] = _read_value(name, raw, from_text=from_text)
+    campaign = campaigns.get(values["campaign_id"])
+    if campaign is None:
+        raise RowError(f"unknown campaign_id {values['campaign_id']!r} for this account")
+    return (campaign.company_id, *(values[name] for name in CALL_IMPORT_FIELDS))
+
+
+def _read_value(name: str, raw: Any, *, from_text: bool) -> Any:
+    if name in _INTEGER_FIELDS:
+        return _read_integer(name, raw, from_text=from_text)
+    if name in CALL_BOOLEAN_FIELDS:
+        return _read_boolean(name, raw, from_text=from_text)
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise RowError(f"{name} must be a string, not {type(raw).__name__}")
+    if "\x00" in raw:
+        raise RowError(f"{name} contains a NUL character")
+    return raw
+
+
+def _read_integer(name: str, raw: Any, *, from_text: bool) -> int:
+    if raw is None or (from_text and raw == ""):
+        return 0
+    if from_text and isinstance(raw, str) and _DIGITS.match(raw.strip()):
+        value = int(raw.strip())
+    elif not from_text and isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        raise RowError(f"{name} must be a non-negative integer, not {raw!r}")
+    limit = MAX_EPOCH_MS if name == "start_time" else MAX_DURATION_SECONDS
+    if not 0 <= value <= limit:
+        unit = "epoch milliseconds" if name == "start_time" else "seconds"
+        raise RowError(f"{name} {value} is out of range (0 to {limit} {unit})")
+    return value
+
+
+def _read_boolean(name: str, raw: Any, *, from_text: bool) -> bool:
+    if raw is None:
+        return False
+    if isinstance(raw, bool):
+        return raw
+    if from_text and isinstance(raw, str):
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise RowError(f"{name} must be true or false, not {raw!r}")
+
