@@ -12,7 +12,7 @@ import hmac
 import secrets
 
 CLIENT_ID_PREFIX = "pwid_"
-SECRET_PREFIX = "pwsk_"
+SECRET_PREFIX = "pwsk_"  # noqa: S105 - a prefix, not a secret
 
 # Compared against when the client id is unknown, so every failure costs the same work.
 _UNKNOWN_HASH = hashlib.sha256(b"no such credential").hexdigest()

@@ -1,11 +1,11 @@
 """Domain errors that know their HTTP status; `api.problems` renders them as problem+json.
 
-    PhonewagonError
-    ├── InvalidParameters   400  one or more query parameters are wrong (each one named)
-    ├── Unauthenticated     401  missing, unknown, wrong or revoked credentials (one answer for all)
-    ├── NotFound            404  no such resource for this account (also: another account's)
-    ├── RateLimited         429  the account (or a client address failing auth) is over its limit
-    └── DatabaseUnavailable 503  the database cannot be reached; retry later
+PhonewagonError
+├── InvalidParameters   400  one or more query parameters are wrong (each one named)
+├── Unauthenticated     401  missing, unknown, wrong or revoked credentials (one answer for all)
+├── NotFound            404  no such resource for this account (also: another account's)
+├── RateLimited         429  the account (or a client address failing auth) is over its limit
+└── DatabaseUnavailable 503  the database cannot be reached; retry later
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Unauthenticated(PhonewagonError):
 class NotFound(PhonewagonError):
     status = 404
     slug = "not-found"
-    title = "Not found"
+    title = "Not Found"
 
 
 class RateLimited(PhonewagonError):

@@ -108,7 +108,9 @@ def detect_format(path: Path) -> FileFormat:
         return "jsonl"
     if suffix == ".csv":
         return "csv"
-    raise ValueError(f"cannot tell the format of {path.name}: name it .jsonl or .csv, or pass --format")
+    raise ValueError(
+        f"cannot tell the format of {path.name}: name it .jsonl or .csv, or pass --format"
+    )
 
 
 def read_records(stream: BinaryIO, file_format: FileFormat) -> Iterator[tuple[int, Any]]:
@@ -152,9 +154,7 @@ class _CsvRecord(dict[str, str]):
     """A CSV row: every value is text, so types are read from it rather than checked."""
 
 
-def validate_record(
-    record: Any, campaigns: Mapping[str, Campaign]
-) -> tuple[Any, ...]:
+def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any, ...]:
     """One row of `db.calls.STORED_FIELDS` from a parsed record, or RowError saying why not."""
     if isinstance(record, RowError):
         raise record
@@ -218,4 +218,3 @@ def _read_boolean(name: str, raw: Any, *, from_text: bool) -> bool:
         if lowered in _FALSE:
             return False
     raise RowError(f"{name} must be true or false, not {raw!r}")
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,8 +28,8 @@ def problem_type(request: Request, slug: str) -> str:
     return f"{context_of(request).settings.public_url}/docs#problem-{slug}"
 
 
-def render_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PhonewagonError)
+def render_domain_error(request: Request, error: Exception) -> Response:
+    exc = cast(PhonewagonError, error)  # registered for PhonewagonError only
     body: dict[str, Any] = {
         "type": problem_type(request, exc.slug),
         "title": exc.title,
@@ -49,13 +49,14 @@ def render_domain_error(request: Request, exc: Exception) -> Response:
     return _problem(request, body, headers)
 
 
-def render_http_error(request: Request, exc: Exception) -> Response:
+def render_http_error(request: Request, error: Exception) -> Response:
     """Starlette's own 404 (no such path) and 405 (wrong method), as problems."""
-    assert isinstance(exc, HTTPException)
+    exc = cast(HTTPException, error)  # registered for HTTPException only
     status = HTTPStatus(exc.status_code)
+    allowed = (exc.headers or {}).get("Allow", "GET")
     detail = {
         404: f"There is no resource at {request.url.path}.",
-        405: f"{request.method} is not allowed here; use {(exc.headers or {}).get('Allow', 'GET')}.",
+        405: f"{request.method} is not allowed here; use {allowed}.",
     }.get(status.value, status.description)
     body = {
         "type": problem_type(request, status.phrase.lower().replace(" ", "-")),

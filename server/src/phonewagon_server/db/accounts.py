@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from phonewagon_server.db.engine import Connection
+from phonewagon_server.db.engine import Connection, insert_returning_id
 from phonewagon_server.models import Account, Credential
 
 
 def create_account(tx: Connection, name: str, *, now: int) -> Account:
-    row = tx.fetchone(
-        "INSERT INTO accounts (name, created_at) VALUES (?, ?) RETURNING id", (name, now)
+    account_id = insert_returning_id(
+        tx, "INSERT INTO accounts (name, created_at) VALUES (?, ?) RETURNING id", (name, now)
     )
-    assert row is not None
-    return Account(id=int(row[0]), name=name)
+    return Account(id=account_id, name=name)
 
 
 def get_account(tx: Connection, account_id: int) -> Account | None:
@@ -52,8 +51,7 @@ def revoke_credential(tx: Connection, client_id: str, *, now: int) -> Credential
         (now, client_id),
     )
     row = tx.fetchone(
-        "SELECT client_id, account_id, created_at, revoked_at FROM credentials"
-        " WHERE client_id = ?",
+        "SELECT client_id, account_id, created_at, revoked_at FROM credentials WHERE client_id = ?",
         (client_id,),
     )
     return _credential(row) if row else None

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from phonewagon_server.db.engine import Connection
+from phonewagon_server.db.engine import Connection, insert_returning_id
 from phonewagon_server.models import Campaign, Company
 
 
 def create_company(tx: Connection, *, account_id: int, name: str, now: int) -> Company:
-    row = tx.fetchone(
+    company_id = insert_returning_id(
+        tx,
         "INSERT INTO companies (account_id, name, created_at) VALUES (?, ?, ?) RETURNING id",
         (account_id, name, now),
     )
-    assert row is not None
-    return Company(id=int(row[0]), account_id=account_id, name=name)
+    return Company(id=company_id, account_id=account_id, name=name)
 
 
 def list_companies(tx: Connection, account_id: int) -> list[Company]:

@@ -52,6 +52,14 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+def insert_returning_id(tx: Connection, sql: str, params: Sequence[Any]) -> int:
+    """Run an `INSERT ... RETURNING id` and give the id."""
+    row = tx.fetchone(sql, params)
+    if row is None:
+        raise RuntimeError("INSERT ... RETURNING id returned no row")
+    return int(row[0])
+
+
 def open_database(url: str, *, pool_size: int = 10) -> Database:
     """`sqlite:///relative.db`, `sqlite:////absolute.db`, a plain file path, or `postgresql://`."""
     scheme = urlsplit(url).scheme

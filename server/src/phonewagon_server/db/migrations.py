@@ -70,8 +70,7 @@ def _tables(identity: str, boolean: str) -> tuple[str, ...]:
         # One index per query shape of /calls, each ending in the page order, so a page is an
         # index range read: no sort, no scan, at any depth.
         "CREATE INDEX calls_by_account ON calls (account_id, start_time DESC, id DESC)",
-        "CREATE INDEX calls_by_company"
-        " ON calls (account_id, company_id, start_time DESC, id DESC)",
+        "CREATE INDEX calls_by_company ON calls (account_id, company_id, start_time DESC, id DESC)",
         "CREATE INDEX calls_by_campaign"
         " ON calls (account_id, campaign_id, start_time DESC, id DESC)",
     )
@@ -128,5 +127,8 @@ def _has_migrations_table(tx: Connection) -> bool:
     if tx.dialect == "sqlite":
         sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
     else:
-        sql = "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'"
+        sql = (
+            "SELECT 1 FROM pg_tables"
+            " WHERE schemaname = current_schema() AND tablename = 'schema_migrations'"
+        )
     return tx.fetchone(sql) is not None

@@ -1,0 +1,73 @@
+"""Options and output shared by every command."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from phonewagon_server.config import Settings
+from phonewagon_server.db import Database, open_database
+from phonewagon_server.db.migrations import upgrade
+from phonewagon_server.errors import ConfigurationError, DatabaseUnavailable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database_option(function: F) -> F:
+    return click.option(
+        "--database-url",
+        metavar="URL",
+        help="sqlite:///FILE or postgresql://... [env: PHONEWAGON_DATABASE_URL;"
+        " default: sqlite:///phonewagon.db]",
+    )(function)
+
+
+def json_option(function: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON object on stdout, nothing else."
+    )(function)
+
+
+@contextlib.contextmanager
+def opened_database(
+    database_url: str | None, *, migrate: bool = True, **settings: Any
+) -> Iterator[Database]:
+    """The configured database, migrated unless told not to; errors become clean CLI errors."""
+    try:
+        config = Settings.from_env(database_url=database_url, **settings)
+        database = open_database(config.database_url)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        if migrate:
+            upgrade(database)
+        yield database
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(
+            f"cannot reach the database at {_redacted(config.database_url)}"
+        ) from exc
+    finally:
+        database.close()
+
+
+def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
+    click.echo(orjson.dumps(payload).decode() if as_json else human)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        userinfo, _, host = rest.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}"
+    return url
