@@ -138,7 +138,11 @@ class World:
             )
 
     def calls(
-        self, tenant: Tenant, start_times: list[int], campaign: Campaign | None = None, **fields: Any
+        self,
+        tenant: Tenant,
+        start_times: list[int],
+        campaign: Campaign | None = None,
+        **fields: Any,
     ) -> list[str]:
         """Insert one call per start time; return their sids."""
         campaign = campaign or tenant.campaign
@@ -160,7 +164,9 @@ class World:
             }
             values |= fields
             rows.append(
-                tuple(campaign.company_id if f == "company_id" else values[f] for f in STORED_FIELDS)
+                tuple(
+                    campaign.company_id if f == "company_id" else values[f] for f in STORED_FIELDS
+                )
             )
             sids.append(sid)
         for chunk in range(0, len(rows), 1000):
@@ -172,7 +178,11 @@ class World:
     def _credential(tx: Any, account_id: int) -> tuple[str, str]:
         client_id, secret = generate_client_id(), generate_secret()
         account_rows.insert_credential(
-            tx, account_id=account_id, client_id=client_id, secret_hash=hash_secret(secret), now=NOW_MS
+            tx,
+            account_id=account_id,
+            client_id=client_id,
+            secret_hash=hash_secret(secret),
+            now=NOW_MS,
         )
         return client_id, secret
 

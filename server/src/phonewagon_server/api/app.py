@@ -65,7 +65,10 @@ def create_app(
 
 
 class NoStore:
-    """`Cache-Control: no-store` on every response: call data must not linger in caches."""
+    """`Cache-Control: no-store` on every response: call data must not linger in caches.
+
+    A 500 is rendered outside this middleware, so `problems` sets the header itself too.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -77,10 +80,10 @@ class NoStore:
 
         async def send_no_store(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"cache-control", b"no-store"),
-                ]
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_no_store)

@@ -24,7 +24,7 @@ PARAMETERS = {
     "campaign_id": text_parser(max_length=200),
     "start_time": EPOCH_MS,
     "end_time": EPOCH_MS,
-    "page_size": integer_parser(minimum=1, maximum=10**18),
+    "page_size": integer_parser(minimum=1, maximum=MAX_PAGE_SIZE, clamp=True),
     "before_id": integer_parser(minimum=0, maximum=MAX_ID),
 }
 _FIRST_TIME = CALL_FIELDS.index("is_first_time_caller")
@@ -60,7 +60,7 @@ def _call_query(account_id: int, params: dict[str, Any], *, now_ms: int) -> Call
         start_time=start_time,
         end_time=end_time,
         before_id=params.get("before_id"),
-        page_size=min(params.get("page_size", MAX_PAGE_SIZE), MAX_PAGE_SIZE),
+        page_size=params.get("page_size", MAX_PAGE_SIZE),
     )
 
 

@@ -45,18 +45,25 @@ def _unknown(name: str, parsers: Mapping[str, Parser]) -> str:
     return f"is not a parameter of this endpoint; {hint}known parameters: {known}"
 
 
-def integer_parser(*, minimum: int, maximum: int, unit: str = "") -> Parser:
-    """Plain decimal digits only: no sign, spaces, underscores or fractions."""
+def integer_parser(*, minimum: int, maximum: int, unit: str = "", clamp: bool = False) -> Parser:
+    """Plain decimal digits only: no sign, spaces, underscores or fractions.
+
+    Above `maximum` is an error, or with `clamp` is read as `maximum`.
+    """
+    longest = len(str(maximum))
 
     def parse(value: str) -> int:
         described = f"an integer{f' ({unit})' if unit else ''}"
         if not _DIGITS.match(value):
             kind = "negative" if value.startswith("-") else f"{value!r}"
             raise ValueError(f"must be {described} of at least {minimum}, not {kind}")
-        number = int(value)
+        digits = value.lstrip("0") or "0"
+        number = maximum + 1 if len(digits) > longest else int(digits)
         if number < minimum:
             raise ValueError(f"must be {described} of at least {minimum}")
         if number > maximum:
+            if clamp:
+                return maximum
             raise ValueError(f"must be {described} of at most {maximum}")
         return number
 

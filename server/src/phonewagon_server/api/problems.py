@@ -82,4 +82,5 @@ def render_unexpected_error(request: Request, exc: Exception) -> Response:
 def _problem(request: Request, body: dict[str, Any], headers: dict[str, str]) -> Response:
     response = json_response(request, body, status_code=body["status"], media_type=PROBLEM_JSON)
     response.headers.update(headers)
+    response.headers["Cache-Control"] = "no-store"
     return response

@@ -84,7 +84,10 @@ def demo(
     """Create (or reuse) a realistic demo database, print credentials and curl lines, serve it."""
     settings = _settings(database_url, host=host, port=port, public_url=public_url, rate=rate_limit)
     with opened_database(settings.database_url) as database:
-        data = load_demo(database, now_ms=now_ms())
+        try:
+            data = load_demo(database, now_ms=now_ms())
+        except ConfigurationError as exc:
+            raise click.UsageError(str(exc)) from exc
     click.echo(_demo_instructions(data, settings.public_url))
     if not no_serve:
         _run(settings, host=host, port=port, log_level=log_level)

@@ -38,9 +38,10 @@ def _page_query(query: CallQuery, limit: int) -> tuple[str, list[Any]]:
     if query.campaign_id is not None:
         where.append("c.campaign_id = ?")
         params.append(query.campaign_id)
-    where.append("c.start_time BETWEEN ? AND ?")
-    params += [query.start_time, query.end_time]
-    if query.before_id is not None:
+    if query.before_id is None:
+        where.append("c.start_time BETWEEN ? AND ?")
+        params += [query.start_time, query.end_time]
+    else:
         # Resume after the last row sent: every (start_time, id) below it, in one index range.
         #
         #   start_time ↑ … | end_time, before_id | … older calls
@@ -48,8 +49,10 @@ def _page_query(query: CallQuery, limit: int) -> tuple[str, list[Any]]:
         #
         # Spelled out as `start_time < ? OR (start_time = ? AND id < ?)` the index would no
         # longer bound the scan; the row-value form keeps a page at any depth one range read.
-        where.append("(c.start_time, c.id) < (?, ?)")
-        params += [query.end_time, query.before_id]
+        # It already implies `start_time <= end_time`: repeating that bound made PostgreSQL
+        # count it twice, underestimate deep pages and sort instead of reading the index.
+        where += ["c.start_time >= ?", "(c.start_time, c.id) < (?, ?)"]
+        params += [query.start_time, query.end_time, query.before_id]
     params.append(limit)
     sql = (
         f"SELECT {_SELECT} FROM calls c JOIN campaigns k ON k.id = c.campaign_id"
@@ -102,3 +105,8 @@ def _normalized(row: Sequence[Any]) -> tuple[Any, ...]:
     values = list(row)
     values[_FIRST_TIME] = bool(values[_FIRST_TIME])  # SQLite hands booleans back as 0/1
     return tuple(values)
+
+
+def count_calls(tx: Connection, account_id: int) -> int:
+    row = tx.fetchone("SELECT COUNT(*) FROM calls WHERE account_id = ?", (account_id,))
+    return int(row[0]) if row else 0
