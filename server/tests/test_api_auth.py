@@ -18,7 +18,7 @@ def basic(value: str) -> dict[str, str]:
 
 def assert_unauthenticated(response) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith('Basic realm="phonewagon"')
+    assert response.headers["www-authenticate"] == 'Basic realm="phonewagon"'
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 401
     assert "ratelimit" not in response.headers

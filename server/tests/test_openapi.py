@@ -7,6 +7,7 @@ import re
 from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from openapi_spec_validator import validate
@@ -148,16 +149,47 @@ def test_calls_parameters_document_bounds_and_defaults(spec: dict[str, Any]) -> 
     assert schemas["start_time"]["default"] == 0
     assert "default" not in schemas["end_time"]  # now, which a constant cannot say
     assert schemas["page_size"]["minimum"] == 1
+    assert "maximum" not in schemas["page_size"]  # larger values are truncated, not refused
     assert schemas["page_size"]["default"] == models.MAX_PAGE_SIZE == 1000
     for name in ("company_id", "start_time", "end_time", "before_id"):
         assert schemas[name]["minimum"] == 0
 
 
+@pytest.mark.parametrize("name", list(calls.PARAMETERS))
+def test_calls_parameter_bounds_are_those_the_server_enforces(
+    spec: dict[str, Any], name: str
+) -> None:
+    """A value at each documented bound is accepted; one step beyond it is refused."""
+    schema, parse = spec["components"]["parameters"][name]["schema"], calls.PARAMETERS[name]
+    if schema["type"] == "string":
+        parse("s" * schema["maxLength"])
+        for refused in ("s" * (schema["minLength"] - 1), "s" * (schema["maxLength"] + 1)):
+            with pytest.raises(ValueError, match=r"^must "):
+                parse(refused)
+        return
+    assert parse(str(schema["minimum"])) == schema["minimum"]
+    with pytest.raises(ValueError, match=r"^must "):
+        parse(str(schema["minimum"] - 1))
+    if "maximum" in schema:
+        assert parse(str(schema["maximum"])) == schema["maximum"]
+        with pytest.raises(ValueError, match=r"^must "):
+            parse(str(schema["maximum"] + 1))
+    else:
+        assert parse("9" * 40) == models.MAX_PAGE_SIZE
+
+
 def test_next_example_is_an_absolute_link_that_keeps_the_filter(spec: dict[str, Any]) -> None:
     """The example `next` is built by the server's own next_link: absolute, with the cursor."""
     page = _example(_responses(spec, "/calls")["200"])
-    assert page["next"].startswith(f"{PUBLIC_URL}/calls?campaign_id=s2212&page_size=1&")
-    assert page["next"].endswith("&end_time=1575322416000&before_id=6315")
+    link = urlsplit(page["next"])
+    assert f"{link.scheme}://{link.netloc}{link.path}" == f"{PUBLIC_URL}/calls"
+    assert dict(parse_qsl(link.query)) == {
+        "campaign_id": "s2212",
+        "page_size": "1",
+        "start_time": "0",
+        "end_time": str(page["calls"][-1]["start_time"]),
+        "before_id": str(page["calls"][-1]["id"]),
+    }
     assert spec["components"]["schemas"]["CallsPage"]["required"] == ["calls"]
 
 

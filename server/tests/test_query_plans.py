@@ -115,6 +115,26 @@ def _start_time_and_id(row: Row) -> tuple[int, int]:
     return int(row[CALL_FIELDS.index("start_time")]), int(row[CALL_FIELDS.index("id")])
 
 
+_MISSING_STATISTICS = (
+    "PostgreSQL multiplies the selectivities of account_id and company_id (or campaign_id) as if"
+    " independent, underestimates the rows ~10x here and sorts a bitmap scan instead; it needs"
+    " CREATE STATISTICS ... (dependencies) ON account_id, company_id / campaign_id FROM calls."
+    " See docs/query-plans.md."
+)
+
+
+def _planner_knows_filter_implies_account(data: PlannedData, shape: str) -> bool:
+    """On PostgreSQL: whether extended statistics tell the planner a company implies its account."""
+    if data.database.dialect == "sqlite":
+        return True
+    with data.database.transaction() as tx:
+        rows = tx.fetchall(
+            "SELECT attnames FROM pg_stats_ext"
+            " WHERE schemaname = current_schema() AND tablename = 'calls' AND 'f' = ANY (kinds)"
+        )
+    return any({"account_id", f"{shape}_id"} <= set(row[0]) for row in rows)
+
+
 def _plan(data: PlannedData, shape: str, depth: str) -> list[str]:
     query = data.queries[shape]
     if depth == "deep":
@@ -126,9 +146,11 @@ def _plan(data: PlannedData, shape: str, depth: str) -> list[str]:
 @pytest.mark.parametrize("depth", ["first", "deep"])
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_a_page_is_one_read_of_its_index_without_a_sort(
-    planned: PlannedData, shape: str, depth: str
+    request: pytest.FixtureRequest, planned: PlannedData, shape: str, depth: str
 ) -> None:
     """Each shape, first page or resumed deep, walks its own index in page order."""
+    if shape != "account" and not _planner_knows_filter_implies_account(planned, shape):
+        request.applymarker(pytest.mark.xfail(reason=_MISSING_STATISTICS, strict=True))
     plan = _plan(planned, shape, depth)
     index = SHAPES[shape]
     shown = "\n".join(plan)

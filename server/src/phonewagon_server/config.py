@@ -46,7 +46,6 @@ class Settings:
     rate_limit: Rate = Rate(limit=50, window=60)
     # Failed authentications one client address may make before it is answered 429.
     auth_failure_limit: Rate = Rate(limit=20, window=60)
-    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -61,8 +60,6 @@ class Settings:
             settings = replace(settings, rate_limit=Rate.parse(rate))
         if rate := env.get("PHONEWAGON_AUTH_FAILURE_LIMIT"):
             settings = replace(settings, auth_failure_limit=Rate.parse(rate))
-        if url := env.get("PHONEWAGON_REDIS_URL"):
-            settings = replace(settings, redis_url=url)
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         return replace(settings, public_url=normalize_public_url(settings.public_url))
 

@@ -22,7 +22,7 @@ class ParameterError:
 class PhonewagonError(Exception):
     status: int = 500
     slug: str = "internal-error"
-    title: str = "Internal server error"
+    title: str = "Internal Server Error"
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -32,7 +32,7 @@ class PhonewagonError(Exception):
 class InvalidParameters(PhonewagonError):
     status = 400
     slug = "invalid-parameters"
-    title = "Invalid query parameters"
+    title = "Invalid Query Parameters"
 
     def __init__(self, errors: list[ParameterError]) -> None:
         names = ", ".join(e.name for e in errors)
@@ -60,7 +60,7 @@ class NotFound(PhonewagonError):
 class RateLimited(PhonewagonError):
     status = 429
     slug = "rate-limited"
-    title = "Too many requests"
+    title = "Too Many Requests"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
@@ -70,7 +70,7 @@ class RateLimited(PhonewagonError):
 class DatabaseUnavailable(PhonewagonError):
     status = 503
     slug = "database-unavailable"
-    title = "Service unavailable"
+    title = "Service Unavailable"
     retry_after = 5
 
     def __init__(self) -> None:

@@ -36,7 +36,7 @@ class Decision:
 class MovingWindowLimiter:
     """An exact log of hit times per key, in this process's memory.
 
-    Exact for one process; the Redis-backed limiter shares the log across processes.
+    Exact within one process, which is how `serve` runs today.
     """
 
     def __init__(self, rate: Rate, *, clock: Clock = time.monotonic) -> None:

@@ -17,7 +17,6 @@ from phonewagon_server.api import calls
 Json = dict[str, Any]
 
 PROBLEM_JSON = "application/problem+json"
-PAGE_SIZE_LIMIT = 10**18  # `/calls` refuses larger page sizes (400); up to it, they truncate
 
 # The seed's example call, plus `campaign_id`, which we add beside `campaign_name`.
 CALL_EXAMPLE: Json = {
@@ -50,7 +49,7 @@ HEADERS: dict[str, tuple[str | int, str]] = {
     "RateLimit-Policy": ('"default";q=50;w=60', "The quota: `q` requests in any rolling `w` s."),
     "RateLimit": ('"default";r=49;t=30', "`r` requests left; in `t` s the oldest stops counting."),
     "Retry-After": (12, "Whole seconds to wait before retrying."),
-    "WWW-Authenticate": ('Basic realm="phonewagon", charset="UTF-8"', "The Basic challenge."),
+    "WWW-Authenticate": ('Basic realm="phonewagon"', "The Basic challenge."),
     "Allow": ("GET, HEAD", "The methods the path answers."),
     "Cache-Control": ("no-store", "On every response: call data must not linger in caches."),
 }
@@ -143,8 +142,8 @@ def _error_responses(base: str) -> Json:
     }  # fmt: skip
 
 
-def _integer(maximum: int, minimum: int = 0, **extra: Any) -> Json:
-    return {"type": "integer", "format": "int64", "minimum": minimum, "maximum": maximum, **extra}
+def _integer(maximum: int, **extra: Any) -> Json:
+    return {"type": "integer", "format": "int64", "minimum": 0, "maximum": maximum, **extra}
 
 
 def _object(properties: Json, *, required: list[str] | None = None, closed: bool = True) -> Json:
@@ -161,8 +160,8 @@ QUERY: dict[str, tuple[Json, str]] = {  # name: (schema, description)
         "Epoch milliseconds: only calls that started at or after it (inclusive)."),
     "end_time": (_integer(models.MAX_EPOCH_MS),
         "Epoch milliseconds: only calls that started at or before it (inclusive). Default: now."),
-    "page_size": (_integer(PAGE_SIZE_LIMIT, 1, default=models.MAX_PAGE_SIZE),
-        f"Calls per page; larger values are truncated to {models.MAX_PAGE_SIZE}."),
+    "page_size": ({"type": "integer", "minimum": 1, "default": models.MAX_PAGE_SIZE},
+        f"Calls per page; any larger value is truncated to {models.MAX_PAGE_SIZE}."),
     "before_id": (_integer(models.MAX_ID), "The tie-breaker cursor that `next` links "
         "carry. Together with `end_time`, resumes inside a millisecond: only calls at exactly "
         "`end_time` with a smaller id, then older calls."),
@@ -373,10 +372,10 @@ def render_docs(spec: dict[str, Any]) -> str:
         '<h2 id="endpoints">Endpoints</h2>',
         *(_endpoint(spec, path, item["get"]) for path, item in spec["paths"].items()),
         '<h2 id="pagination">Pagination</h2>',
-        f"<p>{_text(calls_get['description'])} A page holds at most {esc(str(page_size))} calls "
-        "(fewer with <code>page_size</code>). When more calls match, the answer carries "
-        "<code>next</code>: the absolute URL of the following page, with every filter and the "
-        "page size of the request. The last page has no <code>next</code>.</p>",
+        "<p>Calls come newest first (<code>start_time</code>, then <code>id</code>, descending), "
+        f"at most {esc(str(page_size))} a page (fewer with <code>page_size</code>). While more "
+        "match, the answer carries <code>next</code>, the absolute URL of the next page with every "
+        "filter and the page size: follow it until it is absent to get each call once.</p>",
         _pre(_example(calls_get["responses"]["200"])["next"]),
         "<p>Many calls can share one millisecond, so <code>next</code> sets <code>end_time</code> "
         "to the last call's <code>start_time</code> and adds <code>before_id</code>, the last "

@@ -40,7 +40,7 @@ def render_domain_error(request: Request, error: Exception) -> Response:
     if isinstance(exc, InvalidParameters):
         body["errors"] = [{"name": e.name, "in": "query", "detail": e.detail} for e in exc.errors]
     elif isinstance(exc, Unauthenticated):
-        headers["WWW-Authenticate"] = 'Basic realm="phonewagon", charset="UTF-8"'
+        headers["WWW-Authenticate"] = 'Basic realm="phonewagon"'
     elif isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, DatabaseUnavailable):
@@ -53,7 +53,10 @@ def render_http_error(request: Request, error: Exception) -> Response:
     """Starlette's own 404 (no such path) and 405 (wrong method), as problems."""
     exc = cast(HTTPException, error)  # registered for HTTPException only
     status = HTTPStatus(exc.status_code)
-    allowed = (exc.headers or {}).get("Allow", "GET")
+    headers = dict(exc.headers or {})
+    if "Allow" in headers:  # Starlette joins a set: give it one stable order
+        headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
+    allowed = headers.get("Allow", "GET")
     detail = {
         404: f"There is no resource at {request.url.path}.",
         405: f"{request.method} is not allowed here; use {allowed}.",
@@ -64,7 +67,7 @@ def render_http_error(request: Request, error: Exception) -> Response:
         "status": status.value,
         "detail": detail,
     }
-    return _problem(request, body, dict(exc.headers or {}))
+    return _problem(request, body, headers)
 
 
 def render_unexpected_error(request: Request, exc: Exception) -> Response:
@@ -72,7 +75,7 @@ def render_unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     body = {
         "type": problem_type(request, "internal-error"),
-        "title": "Internal server error",
+        "title": "Internal Server Error",
         "status": 500,
         "detail": "Something went wrong on our side. It has been logged.",
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import click
 import uvicorn
@@ -89,6 +90,7 @@ def demo(
         except ConfigurationError as exc:
             raise click.UsageError(str(exc)) from exc
     click.echo(_demo_instructions(data, settings.public_url))
+    sys.stdout.flush()  # before the server's logs, even when stdout is a pipe
     if not no_serve:
         _run(settings, host=host, port=port, log_level=log_level)
 

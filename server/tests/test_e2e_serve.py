@@ -1,0 +1,175 @@
+"""The real `phonewagon-server` processes, over a real port, set up through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+COMMAND = shutil.which("phonewagon-server") or str(
+    Path(sys.executable).with_name("phonewagon-server")
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def cli(*args: str, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [COMMAND, *args, "--json"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+class Server:
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [COMMAND, *args, "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._wait_until_healthy()
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.process.stderr.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("server did not become healthy in 60 s")
+
+    def read_stdout_until(self, marker: str) -> str:
+        assert self.process.stdout is not None
+        lines = []
+        for line in self.process.stdout:
+            lines.append(line)
+            if line.strip().startswith(marker):
+                break
+        return "".join(lines)
+
+    def stop(self) -> tuple[int, str, str]:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        stdout, stderr = self.process.communicate(timeout=30)
+        return self.process.returncode, stdout, stderr
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    return variables | {
+        "PHONEWAGON_DATABASE_URL": database_url,
+        "PHONEWAGON_RATE_LIMIT": "20/minute",
+    }
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[Server]:
+    running = Server(["serve"], env)
+    yield running
+    running.stop()
+
+
+def test_an_account_set_up_with_the_cli_is_served_over_the_network(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    account = cli("accounts", "create", "Agency E2E", env=env)
+    company = cli("companies", "create", "--account", str(account["account_id"]), "Rakes", env=env)
+    campaign = cli(
+        "campaigns", "create", "--company", str(company["id"]), "Facebook", "--id", "s2212", env=env
+    )
+    rows = [
+        {"sid": f"CA{n:032x}", "campaign_id": "s2212", "start_time": 1_575_322_416_000 - n // 3}
+        for n in range(12)
+    ]
+    calls_file = tmp_path / "calls.jsonl"
+    calls_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    imported = cli(
+        "calls", "import", str(calls_file), "--account", str(account["account_id"]), env=env
+    )
+    assert imported["inserted"] == 12
+
+    auth = (account["client_id"], account["client_secret"])
+    with httpx.Client(base_url=server.url, auth=auth) as client:
+        assert client.get("/companies").json() == {
+            "companies": [{"id": company["id"], "name": "Rakes"}]
+        }
+        assert client.get(f"/campaigns?company_id={company['id']}").json() == {
+            "campaigns": [{"id": campaign["id"], "name": "Facebook"}]
+        }
+        sids, url = [], "/calls?campaign_id=s2212&page_size=5"
+        while url:
+            page = client.get(url)
+            assert page.status_code == 200
+            body = page.json()
+            sids += [call["sid"] for call in body["calls"]]
+            url = body.get("next", "")
+            assert not url or url.startswith(f"{server.url}/calls?")
+        assert sorted(sids) == sorted(row["sid"] for row in rows)
+
+        statuses = [client.get("/companies").status_code for _ in range(20)]
+        refused = client.get("/companies")
+        assert 429 in statuses or refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+
+    revoked = cli("credentials", "revoke", account["client_id"], env=env)
+    assert revoked["client_id"] == account["client_id"]
+    assert httpx.get(f"{server.url}/companies", auth=auth).status_code == 401
+
+
+def test_serve_stops_cleanly_on_sigterm(server: Server) -> None:
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    returncode, _, stderr = server.stop()
+    assert returncode in (0, -signal.SIGTERM), stderr  # uvicorn re-raises the signal it handled
+    assert "Application shutdown complete" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_the_demo_prints_curl_lines_that_work_verbatim(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    demo = Server(["demo", "--database-url", f"sqlite:///{tmp_path / 'demo.db'}"], env)
+    try:
+        stdout = demo.read_stdout_until("open ")
+        curl_lines = [
+            line.strip() for line in stdout.splitlines() if line.strip().startswith("curl")
+        ]
+        assert len(curl_lines) >= 4
+        for line in curl_lines:
+            assert f"127.0.0.1:{demo.port}" in line
+            done = subprocess.run(
+                shlex.split(line), capture_output=True, text=True, timeout=30, check=False
+            )
+            body = json.loads(done.stdout)
+            assert set(body) & {"companies", "campaigns", "calls"}, body
+            if "calls" in body:
+                assert body["calls"], line
+    finally:
+        demo.stop()
