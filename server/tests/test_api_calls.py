@@ -231,9 +231,7 @@ def test_another_accounts_campaign_is_answered_like_a_missing_one(
     theirs = api.get(f"/calls?campaign_id={stranger.campaign.id}", auth=tenant.auth)
     missing = api.get("/calls?campaign_id=s999999", auth=tenant.auth)
     assert theirs.status_code == missing.status_code == 404
-    assert theirs.json()["detail"].replace(stranger.campaign.id, "X") == missing.json()[
-        "detail"
-    ].replace("s999999", "X")
+    assert theirs.content == missing.content
     company = api.get(f"/calls?company_id={stranger.company.id}", auth=tenant.auth)
     assert company.status_code == 404
 

@@ -77,6 +77,4 @@ def test_another_accounts_company_is_answered_like_a_missing_one(
     assert theirs.status_code == missing.status_code == 404
     assert theirs.headers["content-type"] == "application/problem+json"
     assert stranger.campaign.id not in theirs.text
-    assert theirs.json()["detail"].replace(str(stranger.company.id), "N") == missing.json()[
-        "detail"
-    ].replace(str(missing_id), "N")
+    assert theirs.content == missing.content

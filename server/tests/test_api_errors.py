@@ -13,7 +13,7 @@ from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database, open_database
 
-LEAKS = ("Traceback", "SELECT ", "sqlite", "psycopg", ".py", "/work/", "File \"")
+LEAKS = ("Traceback", "SELECT ", "sqlite", "psycopg", ".py", "/work/", 'File "')
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:

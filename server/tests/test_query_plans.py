@@ -11,7 +11,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -30,7 +29,11 @@ DEEP_OFFSET = 2 * MAX_PAGE_SIZE  # a deep page resumes after this many calls of 
 YEAR_MS = 365 * 24 * 3600 * 1000
 LIMIT = MAX_PAGE_SIZE + 1  # what the API asks for: one page and one call to know `next` exists
 
-SHAPES = {"account": "calls_by_account", "company": "calls_by_company", "campaign": "calls_by_campaign"}
+SHAPES = {
+    "account": "calls_by_account",
+    "company": "calls_by_company",
+    "campaign": "calls_by_campaign",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def planned(
 
 def _fill(database: Database) -> dict[str, CallQuery]:
     world = World(database)
-    rng = random.Random(20240501)
+    rng = random.Random(20240501)  # noqa: S311 - reproducible data, not a secret
     tenant = world.tenant("Planned Agency")
     second = world.company(tenant, "Second Co")
     campaigns = [
@@ -85,10 +88,11 @@ def _fill(database: Database) -> dict[str, CallQuery]:
         tx.execute(
             "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
             " INSERT INTO calls (account_id, company_id, campaign_id, start_time, sid)"
-            " SELECT account_id, company_id, id, ? - (x - x / ? * ?) * 1000, 'FILL' || id || '-' || i"
+            " SELECT account_id, company_id, id, ? - (x - x / ? * ?) * 1000,"
+            "  'FILL' || id || '-' || i"
             " FROM (SELECT k.account_id, k.company_id, k.id, i, i * 7919 + k.account_id * 13 AS x"
-            f"  FROM campaigns k CROSS JOIN n WHERE k.account_id IN ({', '.join('?' * len(others))})"
-            " ) AS filler",
+            "  FROM campaigns k CROSS JOIN n"
+            f"  WHERE k.account_id IN ({', '.join('?' * len(others))})) AS filler",
             [CALLS_PER_OTHER_ACCOUNT, NOW_MS, YEAR_MS // 1000, YEAR_MS // 1000, *others],
         )
     with database.transaction(write=True) as tx:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from phonewagon_server.config import Rate
 
 Clock = Callable[[], float]
+SWEEP_EVERY = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,40 +36,49 @@ class Decision:
 class MovingWindowLimiter:
     """An exact log of hit times per key, in this process's memory.
 
-    Exact within one process, which is how `serve` runs today.
+    Exact within one process, which is how `serve` runs today. Times are whole milliseconds, so
+    "retry in N seconds" is exactly true however the clock's floats round.
     """
 
     def __init__(self, rate: Rate, *, clock: Clock = time.monotonic) -> None:
         self.rate = rate
         self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
+        self._window_ms = rate.window * 1000
+        self._hits: dict[str, deque[int]] = {}
         self._lock = threading.Lock()
+        self._hits_since_sweep = 0
 
     def hit(self, key: str) -> Decision:
         """Count a hit for `key` if the window has room; say whether it was admitted."""
         with self._lock:
-            now = self._clock()
+            now = round(self._clock() * 1000)
             hits = self._expire(key, now)
             allowed = len(hits) < self.rate.limit
             if allowed:
                 hits.append(now)
+            self._sweep_now_and_then(now)
             return self._decide(allowed, hits, now)
 
-    def peek(self, key: str) -> Decision:
-        """Whether a hit would be admitted now, without counting one."""
-        with self._lock:
-            now = self._clock()
-            hits = self._expire(key, now)
-            return self._decide(len(hits) < self.rate.limit, hits, now)
-
-    def _expire(self, key: str, now: float) -> deque[float]:
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.rate.window:
+    def _expire(self, key: str, now: int) -> deque[int]:
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+        while hits and hits[0] <= now - self._window_ms:
             hits.popleft()
         return hits
 
-    def _decide(self, allowed: bool, hits: deque[float], now: float) -> Decision:
-        reset = math.ceil(hits[0] + self.rate.window - now) if hits else 0
+    def _sweep_now_and_then(self, now: int) -> None:
+        """Forget keys whose hits have all expired, so many one-off keys cannot pile up."""
+        self._hits_since_sweep += 1
+        if self._hits_since_sweep < SWEEP_EVERY:
+            return
+        self._hits_since_sweep = 0
+        horizon = now - self._window_ms
+        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= horizon]:
+            del self._hits[key]
+
+    def _decide(self, allowed: bool, hits: deque[int], now: int) -> Decision:
+        reset = -((now - hits[0] - self._window_ms) // 1000) if hits else 0  # ceil, in seconds
         return Decision(
             allowed=allowed,
             rate=self.rate,

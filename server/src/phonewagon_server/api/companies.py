@@ -45,11 +45,11 @@ def require_company(tx: Connection, account_id: int, company_id: int) -> None:
     """404 unless the account owns the company: the same answer as for one that does not exist."""
     company = get_company(tx, company_id)
     if company is None or company.account_id != account_id:
-        raise NotFound(f"There is no company {company_id} in this account.")
+        raise NotFound("This account has no company with that company_id.")
 
 
 def require_campaign(tx: Connection, account_id: int, campaign_id: str) -> None:
-    """404 unless the account owns the campaign, worded like `require_company`."""
+    """404 unless the account owns the campaign, as `require_company` does for companies."""
     campaign = get_campaign(tx, campaign_id)
     if campaign is None or campaign.account_id != account_id:
-        raise NotFound(f"There is no campaign {campaign_id!r} in this account.")
+        raise NotFound("This account has no campaign with that campaign_id.")

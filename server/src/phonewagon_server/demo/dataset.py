@@ -1,0 +1,128 @@
+"""The demo account: found and reused, or created with its companies, campaigns and calls."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Final
+
+from phonewagon_server import credentials
+from phonewagon_server.db import accounts, calls, companies
+from phonewagon_server.db.engine import Connection, Database
+from phonewagon_server.demo.catalog import COMPANIES
+from phonewagon_server.demo.traffic import DAY_MS, HISTORY_START_MS, generate_calls
+from phonewagon_server.errors import ConfigurationError
+from phonewagon_server.models import Campaign, Company
+
+DEMO_ACCOUNT_NAME: Final = "Phonewagon Demo Agency"
+# A public credential, printed by `phonewagon-server demo` and in the docs: it opens nothing but
+# this demo data, so it is constant and lives in the source on purpose.
+DEMO_CLIENT_ID: Final = "pwid_demo3ca97a71410731c3"
+DEMO_CLIENT_SECRET: Final = "pwsk_NbRn43oPrmGT-JC_Yx2PqAlprrPdatyPKA6DutiWmSw"  # noqa: S105
+
+BATCH_SIZE: Final = 5_000
+
+
+@dataclass(frozen=True)
+class DemoData:
+    account_id: int
+    client_id: str
+    client_secret: str
+    companies: list[Company]
+    campaigns: list[Campaign]
+    calls: int
+    created: bool
+
+
+def load_demo(database: Database, *, now_ms: int, seed: int = 2212, scale: float = 1.0) -> DemoData:
+    """Create the demo account and its data, or return the one already there (`created=False`).
+
+    `scale` multiplies the call volume (tests use a small one); above 1, callers repeat more, as
+    the fictional numbers (26,200) run out. Run the migrations first.
+    """
+    if scale < 0:
+        raise ValueError(f"scale must be at least 0, not {scale}")
+    with database.transaction(write=True) as tx:
+        account_id = _find_demo_account(tx)
+        if account_id is not None:
+            return _read_demo(tx, account_id)
+        rng = random.Random(seed)  # noqa: S311 (made-up demo data: reproducible, not secret)
+        return _create_demo(tx, rng=rng, now_ms=now_ms, scale=scale)
+
+
+def _find_demo_account(tx: Connection) -> int | None:
+    """The demo account's id if it is there with its credential active, None if there is none."""
+    found = accounts.find_active_secret_hash(tx, DEMO_CLIENT_ID)
+    if found is None:
+        if any(companies.campaign_exists(tx, k.id) for c in COMPANIES for k in c.campaigns):
+            raise _conflict()
+        return None
+    account_id, secret_hash = found
+    account = accounts.get_account(tx, account_id)
+    if account is None or account.name != DEMO_ACCOUNT_NAME:
+        raise _conflict()
+    if not credentials.verify_secret(DEMO_CLIENT_SECRET, secret_hash):
+        raise _conflict()
+    return account_id
+
+
+def _conflict() -> ConfigurationError:
+    return ConfigurationError(
+        "this database holds demo data that cannot be reused (its credential was revoked,"
+        " its account renamed, or its campaign ids are taken): load the demo into a fresh database"
+    )
+
+
+def _read_demo(tx: Connection, account_id: int) -> DemoData:
+    return DemoData(
+        account_id=account_id,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        companies=companies.list_companies(tx, account_id),
+        campaigns=companies.list_campaigns(tx, account_id),
+        calls=calls.count_calls(tx, account_id),
+        created=False,
+    )
+
+
+def _create_demo(tx: Connection, *, rng: random.Random, now_ms: int, scale: float) -> DemoData:
+    midnight = now_ms - now_ms % DAY_MS
+    created_at = min(HISTORY_START_MS, midnight)
+    account = accounts.create_account(tx, DEMO_ACCOUNT_NAME, now=created_at)
+    accounts.insert_credential(
+        tx,
+        account_id=account.id,
+        client_id=DEMO_CLIENT_ID,
+        secret_hash=credentials.hash_secret(DEMO_CLIENT_SECRET),
+        now=created_at,
+    )
+    made_companies, made_campaigns = _create_companies(tx, account.id, now=created_at)
+    rows = generate_calls(rng, [c.id for c in made_companies], until_ms=midnight, scale=scale)
+    for start in range(0, len(rows), BATCH_SIZE):
+        calls.upsert_calls(tx, account.id, rows[start : start + BATCH_SIZE])
+    return DemoData(
+        account_id=account.id,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        companies=made_companies,
+        campaigns=made_campaigns,
+        calls=len(rows),
+        created=True,
+    )
+
+
+def _create_companies(
+    tx: Connection, account_id: int, *, now: int
+) -> tuple[list[Company], list[Campaign]]:
+    made_companies: list[Company] = []
+    made_campaigns: list[Campaign] = []
+    for spec in COMPANIES:
+        company = companies.create_company(tx, account_id=account_id, name=spec.name, now=now)
+        made_companies.append(company)
+        for campaign in spec.campaigns:
+            made_campaigns.append(
+                companies.create_campaign(
+                    tx, company=company, name=campaign.name, campaign_id=campaign.id, now=now
+                )
+            )
+    return made_companies, made_campaigns

@@ -1,0 +1,68 @@
+"""PostgreSQL going away: 503 with Retry-After while it is gone, and recovery without a restart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from conftest import POSTGRES_URL, PUBLIC_URL, FakeClock, World
+from phonewagon_server.api import create_app
+from phonewagon_server.config import Settings
+from phonewagon_server.db import open_database
+from phonewagon_server.db.migrations import upgrade
+
+
+@pytest.fixture
+def named_postgres_url(postgres_url: str) -> str:
+    """The test schema's URL, with an application name that marks its connections."""
+    return f"{postgres_url}&application_name=pw_outage_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def client(named_postgres_url: str, clock: FakeClock) -> Iterator[tuple[TestClient, World]]:
+    database = open_database(named_postgres_url)
+    upgrade(database)
+    settings = Settings(database_url=named_postgres_url, public_url=PUBLIC_URL)
+    app = create_app(settings, database, wall_clock=clock, monotonic=clock)
+    with TestClient(app) as test_client:
+        yield test_client, World(database)
+    database.close()
+
+
+def test_the_pool_heals_after_its_connections_are_killed(
+    client: tuple[TestClient, World], named_postgres_url: str
+) -> None:
+    api, world = client
+    tenant = world.tenant()
+    assert api.get("/companies", auth=tenant.auth).status_code == 200
+    application_name = named_postgres_url.rsplit("application_name=", 1)[1]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = %s",
+            (application_name,),
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    assert api.get("/companies", auth=tenant.auth).status_code == 200
+    assert api.get("/readyz").status_code == 200
+
+
+def test_an_unreachable_postgresql_is_a_503_with_retry_after(clock: FakeClock) -> None:
+    url = "postgresql://postgres@127.0.0.1:1/test?connect_timeout=1"
+    database = open_database(url)
+    app = create_app(Settings(database_url=url, public_url=PUBLIC_URL), database, wall_clock=clock)
+    try:
+        with TestClient(app) as api:
+            for path in ("/readyz", "/companies"):
+                response = api.get(path, auth=("pwid_x", "pwsk_y"))
+                assert response.status_code == 503
+                assert response.headers["content-type"] == "application/problem+json"
+                assert int(response.headers["retry-after"]) > 0
+                assert "psycopg" not in response.text and "127.0.0.1" not in response.text
+            assert api.get("/healthz").status_code == 200
+    finally:
+        database.close()
