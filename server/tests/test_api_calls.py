@@ -102,7 +102,8 @@ def test_a_call_has_every_field_of_the_seed_with_its_type(
     assert call["start_time"] == 1575322416000
     assert call["is_first_time_caller"] is True
     assert call["contact_name"] == "Bronx        Ny"
-    assert call["gclid"] == "" and call["keyword"] == ""  # unknown is "", never null
+    assert call["gclid"] == ""  # unknown is "", never null
+    assert call["keyword"] == ""
 
 
 def test_calls_come_newest_first_with_id_breaking_ties(
@@ -149,7 +150,8 @@ def test_next_appears_only_when_more_calls_match(
     assert "next" not in get_calls(api, tenant, page_size=4)
     assert "next" not in get_calls(api, tenant, page_size=5)
     last_page = get_calls(api, tenant, page_size=1, end_time=1000)
-    assert "next" not in last_page and len(last_page["calls"]) == 1
+    assert "next" not in last_page
+    assert len(last_page["calls"]) == 1
 
 
 def test_next_is_absolute_and_keeps_every_filter_and_the_page_size(

@@ -1,4 +1,4 @@
-"""The API describes itself: `/openapi.json` for tools, `/docs` for people, no credentials needed."""
+"""The API describes itself: `/openapi.json` for tools, `/docs` for people, without credentials."""
 
 from __future__ import annotations
 

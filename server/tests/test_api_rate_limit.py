@@ -1,4 +1,5 @@
-"""50 requests per rolling minute per account, announced in headers, refused with a true Retry-After."""
+"""50 requests per rolling minute per account, announced in headers, refused with a true
+Retry-After."""
 
 from __future__ import annotations
 

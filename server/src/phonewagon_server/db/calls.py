@@ -51,6 +51,7 @@ def _page_query(query: CallQuery, limit: int) -> tuple[str, list[Any]]:
         # longer bound the scan; the row-value form keeps a page at any depth one range read.
         # It already implies `start_time <= end_time`: repeating that bound made PostgreSQL
         # count it twice, underestimate deep pages and sort instead of reading the index.
+        # (SQLite seeks on start_time only, as `id` is the rowid: see docs/query-plans.md.)
         where += ["c.start_time >= ?", "(c.start_time, c.id) < (?, ?)"]
         params += [query.start_time, query.end_time, query.before_id]
     params.append(limit)
