@@ -96,8 +96,11 @@ def test_campaigns_refuse_a_malformed_company_id(api: TestClient, tenant: Tenant
     assert bad_names(body) == ["company_id"]
 
 
-def test_unknown_paths_are_404_problems(api: TestClient) -> None:
-    assert_problem(api.get("/nothing-here"), 404)
+@pytest.mark.parametrize("path", ["/nothing-here", "/calls/", "/companies/1"])
+def test_unknown_paths_are_404_problems(api: TestClient, tenant: Tenant, path: str) -> None:
+    response = api.get(path, auth=tenant.auth, headers={"Host": "evil.example"})
+    assert_problem(response, 404)
+    assert "location" not in response.headers
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])

@@ -53,6 +53,7 @@ def create_app(
             Exception: problems.render_unexpected_error,
         },
     )
+    app.router.redirect_slashes = False  # its redirects would be built from the Host header
     app.state.context = AppContext(
         settings=settings,
         database=database,
