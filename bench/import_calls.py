@@ -2,7 +2,7 @@
 
     uv run python bench/import_calls.py            # 1,000,000 calls
     uv run python bench/import_calls.py --quick    # 100,000 calls
-    uv run python bench/import_calls.py --write    # also update "## Call imports" in docs/benchmarks.md
+    uv run python bench/import_calls.py --write    # also update docs/benchmarks.md
 
 It writes one account's calls as JSON Lines, in the shape `/calls` pages have (newest first, every
 field, derived ones included), then runs the real command twice on each backend: the first import
@@ -56,7 +56,12 @@ SOURCES = (
     Source("Google Ads", "Google Ads", "google", "cpc", "gclid", "https://www.google.com/", True),
     Source("Bing Ads", "Bing Ads", "bing", "cpc", "msclkid", "https://www.bing.com/", True),
     Source(
-        "Facebook Ads", "Facebook Ads", "facebook", "paid_social", "fbclid", "https://m.facebook.com/"
+        "Facebook Ads",
+        "Facebook Ads",
+        "facebook",
+        "paid_social",
+        "fbclid",
+        "https://m.facebook.com/",
     ),
     Source("Google organic", "Google organic", referrer="https://www.google.com/"),
     Source("Yahoo organic", "Yahoo organic", referrer="https://search.yahoo.com/"),
@@ -106,7 +111,7 @@ def generate_calls(
     rows: int, campaigns: list[Campaign], *, account_id: int, now_ms: int, seed: int = 2212
 ) -> Iterator[dict[str, Any]]:
     """`rows` calls of the last 180 days, newest first, with source fields consistent together."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - test data, deterministic on purpose
     start_times = sorted((now_ms - rng.randrange(180 * DAY_MS) for _ in range(rows)), reverse=True)
     callers = [f"+1{area}555{n:04d}" for area in AREA_CODES for n in range(100, 200)]
     for number, start_time in enumerate(start_times, start=1):
@@ -187,9 +192,9 @@ def cli(*args: str, database_url: str) -> dict[str, Any]:
 
 def prepare(database_url: str, campaigns: list[Campaign]) -> int:
     """An account with the campaigns the file names, created with the CLI; its id."""
-    account_id = int(cli("accounts", "create", "Bench Agency", database_url=database_url)[
-        "account_id"
-    ])
+    account_id = int(
+        cli("accounts", "create", "Bench Agency", database_url=database_url)["account_id"]
+    )
     for company_id, (name, _, _) in enumerate(COMPANIES, start=1):
         created = cli(
             "companies", "create", "--account", str(account_id), name, database_url=database_url
@@ -224,7 +229,9 @@ def time_import(path: Path, account_id: int, database_url: str, *, expect: str) 
     return elapsed
 
 
-def bench_backend(backend: str, database_url: str, path: Path, rows: int, account_id: int) -> Timing:
+def bench_backend(
+    backend: str, database_url: str, path: Path, rows: int, account_id: int
+) -> Timing:
     print(f"{backend}: importing {rows:,} calls …", file=sys.stderr, flush=True)
     first = time_import(path, account_id, database_url, expect="inserted")
     print(f"{backend}: rerunning …", file=sys.stderr, flush=True)
@@ -283,14 +290,19 @@ def section(timings: list[Timing], file_size: int) -> str:
             "",
             f"`phonewagon-server calls import` of {rows:,} calls of one account"
             f" ({file_size / 1e6:,.0f} MB of JSON Lines, in the shape of `/calls` pages),"
-            " wall time of the whole command as an operator runs it, then a rerun of the same file.",
+            " wall time of the whole command as an operator runs it,"
+            " then a rerun of the same file.",
             "",
             table(timings),
             "",
             f"Measured {dt.date.today().isoformat()} on {platform.platform()},"
             f" {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs,"
-            f" Python {platform.python_version()}, SQLite {sqlite_version()},"
-            f" PostgreSQL {postgres_version()} on the same machine.",
+            f" Python {platform.python_version()}, SQLite {sqlite_version()}"
+            + (
+                f", PostgreSQL {postgres_version()} on the same machine."
+                if any(t.backend == "PostgreSQL" for t in timings)
+                else "."
+            ),
             "",
             "Rerun: `uv run python bench/import_calls.py --write`"
             " (`--quick` for 100,000 calls, `--rows N` for any size).",
@@ -309,12 +321,13 @@ def write_section(text: str) -> None:
     """Replace the "## Call imports" section of docs/benchmarks.md, or append it."""
     current = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    block = text.rstrip("\n") + "\n\n"
     if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current, count=1)
+        updated = pattern.sub(lambda _: block, current, count=1)
     else:
-        updated = current.rstrip("\n") + "\n\n" + text
+        updated = current.rstrip("\n") + "\n\n" + block
     BENCHMARKS.parent.mkdir(parents=True, exist_ok=True)
-    BENCHMARKS.write_text(updated)
+    BENCHMARKS.write_text(updated.rstrip("\n") + "\n")
 
 
 def main() -> None:

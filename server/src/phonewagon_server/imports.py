@@ -7,6 +7,7 @@ number and reason; it never stops the good rows.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -40,6 +41,10 @@ MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 class RowError(ValueError):
     """Why one row cannot be imported."""
+
+
+class FileError(ValueError):
+    """Why the file cannot be read at all (not UTF-8, broken CSV): none of it is imported."""
 
 
 @dataclass(slots=True)
@@ -123,6 +128,8 @@ def read_records(stream: BinaryIO, file_format: FileFormat) -> Iterator[tuple[in
 
 def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(stream, start=1):
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)  # as some Windows editors save it
         if not line.strip():
             continue
         try:
@@ -134,20 +141,27 @@ def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
 def _read_csv(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
-    header = next(reader, None)
-    if header is None:
-        return
-    unknown = [name for name in header if name not in _KNOWN_FIELDS]
-    for row in reader:
-        number = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if unknown:
-            yield number, RowError(f"unknown field {unknown[0]!r} in the header")
-        elif len(row) != len(header):
-            yield number, RowError(f"has {len(row)} cells where the header names {len(header)}")
-        else:
-            yield number, _CsvRecord(zip(header, row, strict=True))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        unknown = [name for name in header if name not in _KNOWN_FIELDS]
+        for row in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if unknown:
+                yield number, RowError(f"unknown field {unknown[0]!r} in the header")
+            elif len(row) != len(header):
+                yield number, RowError(f"has {len(row)} cells where the header names {len(header)}")
+            else:
+                yield number, _CsvRecord(zip(header, row, strict=True))
+    except UnicodeDecodeError as exc:
+        raise FileError("is not UTF-8 text: save it as UTF-8 and import it again") from exc
+    except csv.Error as exc:
+        raise FileError(f"line {reader.line_num}: {exc}") from exc
+    finally:
+        text.detach()  # the stream stays the caller's to close
 
 
 class _CsvRecord(dict[str, str]):

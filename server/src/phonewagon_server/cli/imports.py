@@ -12,6 +12,7 @@ import click
 from phonewagon_server.cli.options import database_option, emit, json_option, opened_database
 from phonewagon_server.db.accounts import get_account
 from phonewagon_server.imports import (
+    FileError,
     FileFormat,
     ImportReport,
     detect_format,
@@ -62,13 +63,16 @@ def import_command(
         with file.open("rb") as stream:
             show_progress = not as_json and sys.stderr.isatty()
             records = read_records(stream, file_format)
-            if show_progress:
-                with click.progressbar(
-                    length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr
-                ) as bar:
-                    report = import_calls(database, account_id, _tracked(records, stream, bar))
-            else:
-                report = import_calls(database, account_id, records)
+            try:
+                if show_progress:
+                    with click.progressbar(
+                        length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr
+                    ) as bar:
+                        report = import_calls(database, account_id, _tracked(records, stream, bar))
+                else:
+                    report = import_calls(database, account_id, records)
+            except FileError as exc:
+                raise click.ClickException(f"{file.name} {exc}; nothing was imported") from exc
     emit(as_json, report.as_json(), _summary(report))
     if report.rejected:
         sys.exit(1)

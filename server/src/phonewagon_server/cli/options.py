@@ -66,8 +66,8 @@ def now_ms() -> int:
 def _redacted(url: str) -> str:
     """The URL without its password, for messages."""
     scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        userinfo, _, host = rest.rpartition("@")
+    userinfo, at, host = rest.rpartition("@")
+    if ":" in userinfo:
         user = userinfo.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{host}"
+        return f"{scheme}{sep}{user}:***{at}{host}"
     return url
