@@ -13,8 +13,6 @@ _SELECT = ", ".join("k.name" if f == "campaign_name" else f"c.{f}" for f in CALL
 
 # What an import writes for each call, after (account_id, sid) identifies it.
 STORED_FIELDS: tuple[str, ...] = ("company_id", *CALL_IMPORT_FIELDS)
-_SID = STORED_FIELDS.index("sid")
-_FIRST_TIME = STORED_FIELDS.index("is_first_time_caller")
 
 
 def list_calls(tx: Connection, query: CallQuery, *, limit: int) -> list[Row]:
@@ -70,42 +68,48 @@ class UpsertCounts:
     unchanged: int = 0
 
 
+_STAGING = "import_batch"
+_COLUMNS = ", ".join(STORED_FIELDS)
+_DIFFERS = " OR ".join(f"calls.{f} <> excluded.{f}" for f in STORED_FIELDS if f != "sid")
+_UPDATES = ", ".join(f"{f} = excluded.{f}" for f in STORED_FIELDS if f != "sid")
+
+
 def upsert_calls(tx: Connection, account_id: int, rows: Sequence[Sequence[Any]]) -> UpsertCounts:
     """Insert or update calls keyed by (account, sid); each row holds `STORED_FIELDS` in order.
 
-    Rows must have distinct sids. Rows identical to what is stored are left alone.
+    Rows must have distinct sids. Rows identical to what is stored are left alone. The batch is
+    staged in a temporary table (COPY on PostgreSQL) and merged by one set-based statement.
     """
     if not rows:
         return UpsertCounts()
-    placeholders = ", ".join("?" for _ in rows)
-    stored = {
-        r[_SID]: _normalized(r)
-        for r in tx.fetchall(
-            f"SELECT {', '.join(STORED_FIELDS)} FROM calls"
-            f" WHERE account_id = ? AND sid IN ({placeholders})",
-            [account_id, *(row[_SID] for row in rows)],
-        )
-    }
-    changed = [row for row in rows if stored.get(row[_SID]) != _normalized(row)]
-    if changed:
-        columns = ", ".join(("account_id", *STORED_FIELDS))
-        values = ", ".join("?" for _ in range(len(STORED_FIELDS) + 1))
-        updates = ", ".join(f"{f} = excluded.{f}" for f in STORED_FIELDS if f != "sid")
-        tx.executemany(
-            f"INSERT INTO calls ({columns}) VALUES ({values})"
-            f" ON CONFLICT (account_id, sid) DO UPDATE SET {updates}",
-            [(account_id, *row) for row in changed],
-        )
-    updated = sum(1 for row in changed if row[_SID] in stored)
-    return UpsertCounts(
-        inserted=len(changed) - updated, updated=updated, unchanged=len(rows) - len(changed)
+    tx.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} AS SELECT {_COLUMNS} FROM calls WHERE 1 = 0"
     )
-
-
-def _normalized(row: Sequence[Any]) -> tuple[Any, ...]:
-    values = list(row)
-    values[_FIRST_TIME] = bool(values[_FIRST_TIME])  # SQLite hands booleans back as 0/1
-    return tuple(values)
+    tx.execute(f"DELETE FROM {_STAGING}")
+    tx.load_rows(_STAGING, STORED_FIELDS, rows)
+    # `WHERE true` settles SQLite's parse of INSERT ... SELECT ... ON CONFLICT; the DO UPDATE
+    # condition leaves identical rows alone, so only inserted and updated rows are changed.
+    merge = (
+        f"INSERT INTO calls (account_id, {_COLUMNS})"
+        f" SELECT ?, {_COLUMNS} FROM {_STAGING} WHERE true"
+        f" ON CONFLICT (account_id, sid) DO UPDATE SET {_UPDATES} WHERE {_DIFFERS}"
+    )
+    if tx.dialect == "postgresql":
+        # xmax is 0 only on a row version this statement inserted. (Counting the stored sids
+        # first, as below, makes PostgreSQL hash the account's every call for each batch.)
+        flags = tx.fetchall(merge + " RETURNING xmax = 0", (account_id,))
+        inserted = sum(1 for (fresh,) in flags if fresh)
+        updated = len(flags) - inserted
+    else:
+        stored = tx.fetchone(
+            f"SELECT COUNT(*) FROM {_STAGING} b JOIN calls c ON c.account_id = ? AND c.sid = b.sid",
+            (account_id,),
+        )
+        inserted = len(rows) - (int(stored[0]) if stored else 0)
+        updated = tx.execute(merge, (account_id,)) - inserted
+    return UpsertCounts(
+        inserted=inserted, updated=updated, unchanged=len(rows) - inserted - updated
+    )
 
 
 def count_calls(tx: Connection, account_id: int) -> int:
