@@ -15,8 +15,7 @@ from starlette.testclient import TestClient
 
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Rate, Settings
-from phonewagon_server.credentials import generate_client_id, generate_secret, hash_secret
-from phonewagon_server.db import Database, open_database
+from phonewagon_server.db import Connection, Database, open_database
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
 from phonewagon_server.db.calls import STORED_FIELDS, upsert_calls
@@ -121,6 +120,18 @@ class World:
             )
         return Tenant(account.id, client_id, secret, company, campaign)
 
+    def spread_tenant(self, name: str) -> tuple[Tenant, list[Company], list[Campaign]]:
+        """A tenant with two companies of two campaigns each."""
+        tenant = self.tenant(name)
+        second = self.company(tenant, "Second Co")
+        campaigns = [
+            tenant.campaign,
+            self.campaign(tenant.company, "Bing Ads"),
+            self.campaign(second, "Yelp"),
+            self.campaign(second, "Direct"),
+        ]
+        return tenant, [tenant.company, second], campaigns
+
     def credential(self, tenant: Tenant) -> tuple[str, str]:
         with self.database.transaction(write=True) as tx:
             return self._credential(tx, tenant.account_id)
@@ -175,16 +186,9 @@ class World:
         return sids
 
     @staticmethod
-    def _credential(tx: Any, account_id: int) -> tuple[str, str]:
-        client_id, secret = generate_client_id(), generate_secret()
-        account_rows.insert_credential(
-            tx,
-            account_id=account_id,
-            client_id=client_id,
-            secret_hash=hash_secret(secret),
-            now=NOW_MS,
-        )
-        return client_id, secret
+    def _credential(tx: Connection, account_id: int) -> tuple[str, str]:
+        credential, secret = account_rows.issue_credential(tx, account_id, now=NOW_MS)
+        return credential.client_id, secret
 
 
 @pytest.fixture
@@ -202,6 +206,15 @@ def api(database: Database, settings: Settings, clock: FakeClock) -> Iterator[Te
     """The API over HTTP semantics, in process, with a clock the test controls."""
     app = create_app(settings, database, wall_clock=clock, monotonic=clock)
     with TestClient(app, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def roomy_api(database: Database, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+    """The API with a rate limit that never interferes, for tests that page a lot."""
+    roomy = with_rate(settings, "100000/minute")
+    app = create_app(roomy, database, wall_clock=clock, monotonic=clock)
+    with TestClient(app) as client:
         yield client
 
 

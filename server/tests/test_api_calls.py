@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import NOW_MS, PUBLIC_URL, FakeClock, Tenant, World, with_rate
-from phonewagon_server.api import create_app
-from phonewagon_server.config import Settings
-from phonewagon_server.db import Database
+from conftest import NOW_MS, PUBLIC_URL, Tenant, World
 
 SEED_CALL_TYPES: dict[str, type] = {
     "account_id": int,
@@ -52,13 +48,9 @@ SEED_CALL_TYPES: dict[str, type] = {
 
 
 @pytest.fixture
-def api(database: Database, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+def api(roomy_api: TestClient) -> TestClient:
     """Paging takes many requests: these tests get a roomy rate limit."""
-    app = create_app(
-        with_rate(settings, "100000/minute"), database, wall_clock=clock, monotonic=clock
-    )
-    with TestClient(app) as client:
-        yield client
+    return roomy_api
 
 
 def get_calls(api: TestClient, tenant: Tenant, **params: Any) -> dict[str, Any]:

@@ -7,20 +7,16 @@ calls that matched when paging began (plus, at most once, new ones that match).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from conftest import NOW_MS, PUBLIC_URL, FakeClock, Tenant, World, with_rate
-from phonewagon_server.api import create_app
-from phonewagon_server.config import Settings
+from conftest import NOW_MS, PUBLIC_URL, Tenant, World
 from phonewagon_server.db import Database
 from phonewagon_server.models import MAX_PAGE_SIZE, Campaign
 
@@ -30,16 +26,6 @@ MOMENTS = [0, 1, 999, 1000, 1001, 86_400_000, NOW_MS - 1, NOW_MS]
 BIG_PAGE_SIZES = {21: MAX_PAGE_SIZE + 1, 22: 4096, 23: 10**6, 24: 10**30}
 
 Key = tuple[int, int]  # (start_time, id): the page order, newest first
-
-
-@pytest.fixture
-def roomy_api(database: Database, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
-    """Paging by one call at a time takes many requests: a rate limit that never interferes."""
-    app = create_app(
-        with_rate(settings, "100000/minute"), database, wall_clock=clock, monotonic=clock
-    )
-    with TestClient(app) as client:
-        yield client
 
 
 @dataclass(frozen=True)
@@ -130,15 +116,8 @@ class Setup:
 
 
 def _set_up(world: World, scenario: Scenario) -> Setup:
-    tenant = world.tenant("Paging Agency")
-    second = world.company(tenant, "Second Co")
-    campaigns = [
-        tenant.campaign,
-        world.campaign(tenant.company, "Bing Ads"),
-        world.campaign(second, "Yelp"),
-        world.campaign(second, "Direct"),
-    ]
-    companies = [tenant.company.id, second.id]
+    tenant, spread, campaigns = world.spread_tenant("Paging Agency")
+    companies = [company.id for company in spread]
     params: dict[str, Any] = {"page_size": scenario.page_size}
     company_id = campaign_id = None
     if scenario.company is not None:

@@ -69,14 +69,7 @@ def planned(
 def _fill(database: Database) -> dict[str, CallQuery]:
     world = World(database)
     rng = random.Random(20240501)  # noqa: S311 - reproducible data, not a secret
-    tenant = world.tenant("Planned Agency")
-    second = world.company(tenant, "Second Co")
-    campaigns = [
-        tenant.campaign,
-        world.campaign(tenant.company, "Bing Ads"),
-        world.campaign(second, "Yelp"),
-        world.campaign(second, "Direct"),
-    ]
+    tenant, (_, second), campaigns = world.spread_tenant("Planned Agency")
     for campaign in campaigns:
         times = [NOW_MS - rng.randrange(YEAR_MS // 1000) * 1000 for _ in range(CALLS_PER_CAMPAIGN)]
         world.calls(tenant, times, campaign=campaign)

@@ -11,7 +11,6 @@ from phonewagon_server.cli.options import (
     now_ms,
     opened_database,
 )
-from phonewagon_server.credentials import generate_client_id, generate_secret, hash_secret
 from phonewagon_server.db import Connection
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
@@ -35,15 +34,8 @@ def _require_account(tx: Connection, account_id: int) -> Account:
 
 
 def _new_credential(tx: Connection, account_id: int) -> tuple[str, str]:
-    client_id, secret = generate_client_id(), generate_secret()
-    account_rows.insert_credential(
-        tx,
-        account_id=account_id,
-        client_id=client_id,
-        secret_hash=hash_secret(secret),
-        now=now_ms(),
-    )
-    return client_id, secret
+    credential, secret = account_rows.issue_credential(tx, account_id, now=now_ms())
+    return credential.client_id, secret
 
 
 def _show_secret(client_id: str, secret: str) -> str:

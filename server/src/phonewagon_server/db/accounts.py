@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from phonewagon_server.credentials import generate_client_id, generate_secret, hash_secret
 from phonewagon_server.db.engine import Connection, insert_returning_id
 from phonewagon_server.models import Account, Credential
 
@@ -32,6 +33,19 @@ def insert_credential(
         (client_id, account_id, secret_hash, now),
     )
     return Credential(client_id=client_id, account_id=account_id, created_at=now, revoked_at=None)
+
+
+def issue_credential(tx: Connection, account_id: int, *, now: int) -> tuple[Credential, str]:
+    """A new credential for the account and its secret, which is stored only as a hash."""
+    secret = generate_secret()
+    credential = insert_credential(
+        tx,
+        account_id=account_id,
+        client_id=generate_client_id(),
+        secret_hash=hash_secret(secret),
+        now=now,
+    )
+    return credential, secret
 
 
 def find_active_secret_hash(tx: Connection, client_id: str) -> tuple[int, str] | None:
