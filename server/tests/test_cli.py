@@ -451,6 +451,7 @@ def test_the_installed_command_reports_an_unreachable_database_without_a_traceba
     )
     assert done.returncode == 1
     assert done.stdout == b""
-    assert b"Error: cannot reach the database at postgresql://pw:***@127.0.0.1:1/pw" in done.stderr
+    assert b"Error: cannot use the database at postgresql://pw:***@127.0.0.1:1/pw: " in done.stderr
+    assert b"Connection refused" in done.stderr
     assert b"Traceback" not in done.stderr
     assert b"hunter2" not in done.stderr

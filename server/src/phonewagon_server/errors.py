@@ -73,8 +73,9 @@ class DatabaseUnavailable(PhonewagonError):
     title = "Service Unavailable"
     retry_after = 5
 
-    def __init__(self) -> None:
+    def __init__(self, *, reason: str = "") -> None:
         super().__init__("The database cannot be reached right now. Retry shortly.")
+        self.reason = reason  # for the operator's eyes only: never sent to API clients
 
 
 class ConfigurationError(Exception):

@@ -11,7 +11,7 @@ import click
 import orjson
 
 from phonewagon_server.config import Settings
-from phonewagon_server.db import Database, open_database
+from phonewagon_server.db import Database, check_reachable, open_database
 from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.errors import ConfigurationError, DatabaseUnavailable
 
@@ -40,19 +40,28 @@ def opened_database(
     """The configured database, migrated unless told not to; errors become clean CLI errors."""
     try:
         config = Settings.from_env(database_url=database_url, **settings)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        check_reachable(config.database_url)
         database = open_database(config.database_url)
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
+    except DatabaseUnavailable as exc:
+        raise _unreachable(config.database_url, exc) from exc
     try:
         if migrate:
             upgrade(database)
         yield database
     except DatabaseUnavailable as exc:
-        raise click.ClickException(
-            f"cannot reach the database at {_redacted(config.database_url)}"
-        ) from exc
+        raise _unreachable(config.database_url, exc) from exc
     finally:
         database.close()
+
+
+def _unreachable(url: str, exc: DatabaseUnavailable) -> click.ClickException:
+    reason = f": {exc.reason}" if exc.reason else ""
+    return click.ClickException(f"cannot use the database at {_redacted(url)}{reason}")
 
 
 def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:

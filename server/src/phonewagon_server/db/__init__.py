@@ -5,6 +5,6 @@ whose work commits when the block ends (and rolls back if it raises). Query modu
 (`accounts`, `companies`, `calls`) take that connection, so the caller owns the transaction.
 """
 
-from phonewagon_server.db.engine import Connection, Database, open_database
+from phonewagon_server.db.engine import Connection, Database, check_reachable, open_database
 
-__all__ = ["Connection", "Database", "open_database"]
+__all__ = ["Connection", "Database", "check_reachable", "open_database"]

@@ -66,6 +66,20 @@ def insert_returning_id(tx: Connection, sql: str, params: Sequence[Any]) -> int:
     return int(row[0])
 
 
+def check_reachable(url: str) -> None:
+    """Connect once, directly, and raise DatabaseUnavailable with the engine's own reason.
+
+    For commands run by a person: the pools retry quietly, this says what is wrong at once.
+    """
+    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+        return  # SQLite creates its file; its errors surface with their reason when used
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise DatabaseUnavailable(reason=reason or type(exc).__name__) from exc
+
+
 def open_database(url: str, *, pool_size: int = 10) -> Database:
     """`sqlite:///relative.db`, `sqlite:////absolute.db`, a plain file path, or `postgresql://`."""
     scheme = urlsplit(url).scheme
@@ -147,7 +161,7 @@ class SqliteDatabase:
             finally:
                 self._idle.put(raw)
         except sqlite3.OperationalError as exc:
-            raise DatabaseUnavailable() from exc
+            raise DatabaseUnavailable(reason=_sqlite_reason(exc)) from exc
         finally:
             self._slots.release()
 
@@ -158,6 +172,12 @@ class SqliteDatabase:
     def close(self) -> None:
         while not self._idle.empty():
             self._idle.get_nowait().close()
+
+
+def _sqlite_reason(exc: sqlite3.OperationalError) -> str:
+    if "locked" in str(exc):
+        return f"{exc}: another writer, such as a running import, holds the database"
+    return str(exc)
 
 
 class _PostgresConnection:
