@@ -38,6 +38,11 @@ class Rate:
     def __str__(self) -> str:
         return f"{self.limit}/{self.window}s"
 
+    @property
+    def spec(self) -> str:
+        """The text `parse` reads back into this rate."""
+        return f"{self.limit}/{self.window}second"
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -46,6 +51,11 @@ class Settings:
     rate_limit: Rate = Rate(limit=50, window=60)
     # Failed authentications one client address may make before it is answered 429.
     auth_failure_limit: Rate = Rate(limit=20, window=60)
+    # Where rate-limit logs are shared between worker processes and machines.
+    redis_url: str | None = None
+    # Namespace of this deployment's keys in Redis, should several share one.
+    redis_prefix: str = "phonewagon"
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -60,8 +70,41 @@ class Settings:
             settings = replace(settings, rate_limit=Rate.parse(rate))
         if rate := env.get("PHONEWAGON_AUTH_FAILURE_LIMIT"):
             settings = replace(settings, auth_failure_limit=Rate.parse(rate))
+        if url := env.get("PHONEWAGON_REDIS_URL"):
+            settings = replace(settings, redis_url=url)
+        if prefix := env.get("PHONEWAGON_REDIS_PREFIX"):
+            settings = replace(settings, redis_prefix=prefix)
+        if workers := env.get("PHONEWAGON_WORKERS"):
+            settings = replace(settings, workers=_positive(workers, "PHONEWAGON_WORKERS"))
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-        return replace(settings, public_url=normalize_public_url(settings.public_url))
+        settings = replace(settings, public_url=normalize_public_url(settings.public_url))
+        if settings.workers > 1 and settings.redis_url is None:
+            raise ConfigurationError(
+                f"{settings.workers} workers would each count requests on their own, letting an"
+                " account through several times its rate limit: set PHONEWAGON_REDIS_URL"
+                " (e.g. redis://127.0.0.1:6379/0) to share the count, or run one worker"
+            )
+        return settings
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as `PHONEWAGON_*` variables, for worker processes to rebuild them."""
+        env = {
+            "PHONEWAGON_DATABASE_URL": self.database_url,
+            "PHONEWAGON_PUBLIC_URL": self.public_url,
+            "PHONEWAGON_RATE_LIMIT": self.rate_limit.spec,
+            "PHONEWAGON_AUTH_FAILURE_LIMIT": self.auth_failure_limit.spec,
+            "PHONEWAGON_WORKERS": str(self.workers),
+            "PHONEWAGON_REDIS_PREFIX": self.redis_prefix,
+        }
+        if self.redis_url is not None:
+            env["PHONEWAGON_REDIS_URL"] = self.redis_url
+        return env
+
+
+def _positive(text: str, name: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigurationError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def normalize_public_url(url: str) -> str:

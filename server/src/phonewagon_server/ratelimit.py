@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from phonewagon_server.config import Rate
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 
+from phonewagon_server.config import Rate, Settings
+
+logger = logging.getLogger(__name__)
 Clock = Callable[[], float]
 SWEEP_EVERY = 10_000
 
@@ -36,8 +45,8 @@ class Decision:
 class MovingWindowLimiter:
     """An exact log of hit times per key, in this process's memory.
 
-    Exact within one process, which is how `serve` runs today. Times are whole milliseconds, so
-    "retry in N seconds" is exactly true however the clock's floats round.
+    Exact within one process. Times are whole milliseconds, so "retry in N seconds" is exactly
+    true however the clock's floats round.
     """
 
     def __init__(self, rate: Rate, *, clock: Clock = time.monotonic) -> None:
@@ -85,3 +94,110 @@ class MovingWindowLimiter:
             remaining=self.rate.limit - len(hits),
             reset=max(reset, 1) if not allowed else reset,
         )
+
+
+class Limiter(Protocol):
+    rate: Rate
+
+    def hit(self, key: str) -> Decision: ...
+
+
+class RedisLimiter:
+    """The same rolling log, kept in Redis, so every worker on every machine shares it.
+
+    `limits`' moving window admits atomically (a Lua script). If Redis cannot be reached, each
+    process falls back to its own log with a share of the limit (`fallback`), logs that once, and
+    tries Redis again after `RETRY_REDIS_AFTER` seconds: exact again as soon as Redis is back.
+    """
+
+    RETRY_REDIS_AFTER = 2.0
+
+    def __init__(
+        self,
+        rate: Rate,
+        redis_url: str,
+        *,
+        prefix: str,
+        fallback: MovingWindowLimiter,
+        wall_clock: Clock = time.time,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self._fallback = fallback
+        self._wall_clock = wall_clock
+        self._clock = clock
+        storage = RedisStorage(
+            redis_url,
+            key_prefix=prefix,
+            wrap_exceptions=True,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+        )
+        self._strategy = MovingWindowRateLimiter(storage)
+        self._item = RateLimitItemPerSecond(rate.limit, rate.window)
+        self._down_since: float | None = None
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> Decision:
+        if self._redis_resting():
+            return self._fallback.hit(key)
+        try:
+            allowed, reset_at, remaining = self._hit_in_redis(key)
+        except StorageError:
+            try:  # a connection that died with a restarted Redis fails once, then reconnects
+                allowed, reset_at, remaining = self._hit_in_redis(key)
+            except StorageError as exc:
+                self._mark_down(exc)
+                return self._fallback.hit(key)
+        self._mark_up()
+        # An entry leaves `limits`' window only once strictly older than it: hence the extra ms.
+        reset = (
+            math.ceil(reset_at - self._wall_clock() + 0.001) if remaining < self.rate.limit else 0
+        )
+        return Decision(
+            allowed=allowed,
+            rate=self.rate,
+            remaining=max(remaining, 0),
+            reset=max(reset, 1) if not allowed else max(reset, 0),
+        )
+
+    def _hit_in_redis(self, key: str) -> tuple[bool, float, int]:
+        allowed = self._strategy.hit(self._item, key)
+        reset_at, remaining = self._strategy.get_window_stats(self._item, key)
+        return allowed, reset_at, remaining
+
+    def _redis_resting(self) -> bool:
+        with self._lock:
+            down = self._down_since
+        return down is not None and self._clock() - down < self.RETRY_REDIS_AFTER
+
+    def _mark_down(self, exc: Exception) -> None:
+        with self._lock:
+            first = self._down_since is None
+            self._down_since = self._clock()
+        if first:
+            logger.warning(
+                "rate limit: Redis unreachable (%s); each process now admits %s per account",
+                type(exc.__cause__ or exc).__name__,
+                self._fallback.rate,
+            )
+
+    def _mark_up(self) -> None:
+        with self._lock:
+            was_down, self._down_since = self._down_since is not None, None
+        if was_down:
+            logger.warning("rate limit: Redis is back; the limit is shared and exact again")
+
+
+def build_limiter(rate: Rate, settings: Settings, *, clock: Clock = time.monotonic) -> Limiter:
+    """Memory for one process; Redis (with a per-process share as fallback) when configured."""
+    if settings.redis_url is None:
+        return MovingWindowLimiter(rate, clock=clock)
+    share = Rate(limit=max(1, rate.limit // settings.workers), window=rate.window)
+    return RedisLimiter(
+        rate,
+        settings.redis_url,
+        prefix=settings.redis_prefix,
+        fallback=MovingWindowLimiter(share, clock=clock),
+        clock=clock,
+    )

@@ -18,7 +18,7 @@ from phonewagon_server.api.responses import JSONResponse
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
 from phonewagon_server.errors import PhonewagonError
-from phonewagon_server.ratelimit import Clock, MovingWindowLimiter
+from phonewagon_server.ratelimit import Clock, build_limiter
 
 
 def create_app(
@@ -57,8 +57,8 @@ def create_app(
     app.state.context = AppContext(
         settings=settings,
         database=database,
-        account_limiter=MovingWindowLimiter(settings.rate_limit, clock=monotonic),
-        auth_failure_limiter=MovingWindowLimiter(settings.auth_failure_limit, clock=monotonic),
+        account_limiter=build_limiter(settings.rate_limit, settings, clock=monotonic),
+        auth_failure_limiter=build_limiter(settings.auth_failure_limit, settings, clock=monotonic),
         wall_clock=wall_clock,
     )
     app.add_middleware(NoStore)

@@ -11,15 +11,15 @@ from starlette.requests import Request
 
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
-from phonewagon_server.ratelimit import MovingWindowLimiter
+from phonewagon_server.ratelimit import Limiter
 
 
 @dataclass(slots=True)
 class AppContext:
     settings: Settings
     database: Database
-    account_limiter: MovingWindowLimiter
-    auth_failure_limiter: MovingWindowLimiter
+    account_limiter: Limiter
+    auth_failure_limiter: Limiter
     wall_clock: Callable[[], float] = field(default=time.time)
 
     def now_ms(self) -> int:

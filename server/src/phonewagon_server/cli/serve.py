@@ -8,6 +8,7 @@ import sys
 
 import click
 import uvicorn
+from starlette.types import ASGIApp
 
 from phonewagon_server.api import create_app
 from phonewagon_server.cli.options import database_option, now_ms, opened_database
@@ -36,6 +37,18 @@ def server_options(function: click.decorators.FC) -> click.decorators.FC:
                 help="Requests per account [env: PHONEWAGON_RATE_LIMIT; default: 50/minute]",
             ),
             click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                help="Worker processes [env: PHONEWAGON_WORKERS; default: 1];"
+                " more than one needs --redis-url",
+            ),
+            click.option(
+                "--redis-url",
+                metavar="URL",
+                help="Redis that shares the rate limit between workers and machines"
+                " [env: PHONEWAGON_REDIS_URL]",
+            ),
+            click.option(
                 "--log-level",
                 default="info",
                 show_default=True,
@@ -55,11 +68,21 @@ def serve(
     port: int,
     public_url: str | None,
     rate_limit: str | None,
+    workers: int | None,
+    redis_url: str | None,
     log_level: str,
     database_url: str | None,
 ) -> None:
     """Serve the API (migrating the database first if it needs it)."""
-    settings = _settings(database_url, host=host, port=port, public_url=public_url, rate=rate_limit)
+    settings = _settings(
+        database_url,
+        host=host,
+        port=port,
+        public_url=public_url,
+        rate=rate_limit,
+        workers=workers,
+        redis_url=redis_url,
+    )
     _run(settings, host=host, port=port, log_level=log_level)
 
 
@@ -78,12 +101,22 @@ def demo(
     port: int,
     public_url: str | None,
     rate_limit: str | None,
+    workers: int | None,
+    redis_url: str | None,
     log_level: str,
     database_url: str,
     no_serve: bool,
 ) -> None:
     """Create (or reuse) a realistic demo database, print credentials and curl lines, serve it."""
-    settings = _settings(database_url, host=host, port=port, public_url=public_url, rate=rate_limit)
+    settings = _settings(
+        database_url,
+        host=host,
+        port=port,
+        public_url=public_url,
+        rate=rate_limit,
+        workers=workers,
+        redis_url=redis_url,
+    )
     with opened_database(settings.database_url) as database:
         try:
             data = load_demo(database, now_ms=now_ms())
@@ -96,7 +129,14 @@ def demo(
 
 
 def _settings(
-    database_url: str | None, *, host: str, port: int, public_url: str | None, rate: str | None
+    database_url: str | None,
+    *,
+    host: str,
+    port: int,
+    public_url: str | None,
+    rate: str | None,
+    workers: int | None,
+    redis_url: str | None,
 ) -> Settings:
     """Flags win over PHONEWAGON_* variables; `next` links default to the address served."""
     default_public_url = f"http://{_visible_host(host)}:{port}"
@@ -105,6 +145,8 @@ def _settings(
             database_url=database_url,
             public_url=public_url or os.environ.get("PHONEWAGON_PUBLIC_URL") or default_public_url,
             rate_limit=Rate.parse(rate) if rate else None,
+            workers=workers,
+            redis_url=redis_url,
         )
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -120,21 +162,39 @@ def _visible_host(host: str) -> str:
 def _run(settings: Settings, *, host: str, port: int, log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     with opened_database(settings.database_url) as database:
-        app = create_app(settings, database)
         click.echo(
             f"Serving {settings.database_url.split('@')[-1]} on http://{_visible_host(host)}:{port}"
-            f" (next links: {settings.public_url}; rate limit: {settings.rate_limit})",
+            f" with {settings.workers} worker(s) (next links: {settings.public_url};"
+            f" rate limit: {settings.rate_limit}"
+            f"{', shared in Redis' if settings.redis_url else ''})",
             err=True,
         )
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level=log_level,
-            proxy_headers=False,
-            server_header=False,
-            timeout_graceful_shutdown=30,
-        )
+        if settings.workers == 1:
+            _uvicorn(create_app(settings, database), host=host, port=port, log_level=log_level)
+            return
+    # Each worker process rebuilds the settings from the environment and opens its own pool.
+    os.environ.update(settings.as_env())
+    _uvicorn(
+        "phonewagon_server.api.asgi:app_from_env",
+        host=host,
+        port=port,
+        log_level=log_level,
+        workers=settings.workers,
+    )
+
+
+def _uvicorn(app: ASGIApp | str, *, host: str, port: int, log_level: str, workers: int = 1) -> None:
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        workers=workers,
+        factory=isinstance(app, str),
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
 
 
 def _demo_instructions(data: DemoData, public_url: str) -> str:

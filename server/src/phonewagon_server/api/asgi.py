@@ -1,0 +1,30 @@
+"""The application as worker processes build it: from `PHONEWAGON_*` variables alone.
+
+`phonewagon-server serve --workers N` hands uvicorn `app_from_env` as a factory; each worker
+opens its own database pool and closes it when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from phonewagon_server.api.app import create_app
+from phonewagon_server.config import Settings
+from phonewagon_server.db import open_database
+
+
+def app_from_env() -> Starlette:
+    settings = Settings.from_env()
+    database = open_database(settings.database_url)
+    app = create_app(settings, database)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        database.close()
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,0 +1,62 @@
+"""`serve --workers 4` sharing the rate limit in Redis: exact under simultaneous requests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from test_e2e_serve import COMMAND, Server, cli
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    return variables | {
+        "PHONEWAGON_DATABASE_URL": database_url,
+        "PHONEWAGON_REDIS_URL": REDIS_URL,
+        "PHONEWAGON_REDIS_PREFIX": f"pwtest-{uuid.uuid4().hex}",
+    }
+
+
+def burst(url: str, auth: tuple[str, str], count: int) -> list[int]:
+    """`count` requests sent at once over as many connections."""
+    with httpx.Client(auth=auth, timeout=30) as client, ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: client.get(f"{url}/companies").status_code, range(count)))
+
+
+def test_four_workers_admit_exactly_fifty_of_two_hundred_simultaneous_requests(
+    env: dict[str, str],
+) -> None:
+    accounts = [cli("accounts", "create", f"Burst {n}", env=env) for n in range(3)]
+    server = Server(["serve", "--workers", "4"], env)
+    try:
+        for account in accounts:
+            statuses = burst(server.url, (account["client_id"], account["client_secret"]), 200)
+            assert statuses.count(200) == 50
+            assert statuses.count(429) == 150
+    finally:
+        _, _, stderr = server.stop()
+    assert "Traceback" not in stderr
+
+
+def test_several_workers_without_redis_refuse_to_start(env: dict[str, str]) -> None:
+    env = {k: v for k, v in env.items() if k != "PHONEWAGON_REDIS_URL"}
+    done = subprocess.run(
+        [COMMAND, "serve", "--workers", "2", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "PHONEWAGON_REDIS_URL" in done.stderr
+    assert "Traceback" not in done.stderr
