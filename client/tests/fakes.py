@@ -1,0 +1,187 @@
+"""An in-memory Phonewagon API behind `httpx.MockTransport`, and calls to fill it with.
+
+It pages like the real server: newest first by (start_time, id), `next` links that keep every
+filter and resume with `end_time` + `before_id`, both time bounds inclusive.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from phonewagon import CALL_FIELDS, Call, Client
+
+BASE_URL = "https://api.phonewagon.test"
+CLIENT_ID = "pwid_test"
+CLIENT_SECRET = "pwsk_test"
+NOW_MS = 1_795_000_000_000  # 2026-11-18T11:06:40Z: the newest call of `make_calls`
+DAY_MS = 86_400_000
+LATER_MS = 253_402_300_799_999  # the fake's "now": after every call a test adds
+
+
+class Interrupted(Exception):
+    """Raised by the fake transport to stop a pull half-way (not an error the client retries)."""
+
+
+def make_call(id: int, start_time: int, **fields: Any) -> dict[str, Any]:
+    """A call as the API renders it: every field, `""` where unknown."""
+    call: dict[str, Any] = dict.fromkeys(CALL_FIELDS, "")
+    call.update(
+        account_id=1,
+        campaign_id="s1",
+        campaign_name="Search",
+        company_id=1,
+        direction="inbound",
+        duration=60,
+        from_number="+15555550100",
+        id=id,
+        is_first_time_caller=False,
+        sid=f"CA{id:032x}",
+        start_time=start_time,
+        status="completed",
+        to_number="+18445551234",
+        user_source="Google Ads",
+    )
+    call.update(fields)
+    return call
+
+
+def make_calls(
+    count: int, *, newest: int = NOW_MS, spacing_ms: int = 3_600_000
+) -> list[dict[str, Any]]:
+    """`count` calls one `spacing_ms` apart, the newest at `newest`; ids grow with time."""
+    return [make_call(i + 1, newest - (count - 1 - i) * spacing_ms) for i in range(count)]
+
+
+def as_calls(records: Iterable[dict[str, Any]]) -> list[Call]:
+    return [Call.from_dict(record) for record in records]
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> httpx.Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return httpx.Response(status, json=body, headers={"Content-Type": "application/problem+json"})
+
+
+class FakeAPI:
+    def __init__(self, calls: Iterable[dict[str, Any]] = ()) -> None:
+        self.calls: list[dict[str, Any]] = list(calls)
+        self.companies = [{"id": 1, "name": "Acme Plumbing"}, {"id": 2, "name": "Zoë's Bakery"}]
+        self.campaigns = [
+            {"id": "s1", "name": "Search", "company_id": 1},
+            {"id": "s2", "name": "Facebook", "company_id": 1},
+            {"id": "s9", "name": "Radio", "company_id": 2},
+        ]
+        self.default_page_size = 1000
+        self.requests: list[httpx.Request] = []
+        self.sleeps: list[float] = []
+        # Tests set these to make the server misbehave:
+        self.interrupt_at_request: int | None = None  # raise Interrupted on this request (1-based)
+        self.rate_limit_requests: set[int] = set()  # answer 429 (Retry-After: 7) to these
+        # Answers a request instead of the API when it returns a response:
+        self.failure: Callable[[httpx.Request], httpx.Response | None] | None = None
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def client(self, **kwargs: Any) -> Client:
+        return Client(CLIENT_ID, CLIENT_SECRET, BASE_URL, **self._seams(), **kwargs)
+
+    def make_client(self) -> Callable[..., Client]:
+        """What `cli.main(make_client=...)` needs: the real Client, on this fake, never sleeping."""
+        return functools.partial(Client, **self._seams())
+
+    def _seams(self) -> dict[str, Any]:
+        return {"transport": self.transport, "sleep": self.sleeps.append, "jitter": lambda: 0.5}
+
+    def calls_requests(self) -> list[httpx.Request]:
+        return [r for r in self.requests if r.url.path == "/calls"]
+
+    def update_call(self, call_id: int, **fields: Any) -> dict[str, Any]:
+        call = next(c for c in self.calls if c["id"] == call_id)
+        call.update(fields)
+        return call
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        number = len(self.requests)
+        if number == self.interrupt_at_request:
+            raise Interrupted(f"interrupted at request {number}")
+        if self.failure is not None and (response := self.failure(request)) is not None:
+            return response
+        if request.headers.get("authorization") != _basic(CLIENT_ID, CLIENT_SECRET):
+            response = problem(401, "Unauthenticated", "Send your client id and secret.")
+            response.headers["WWW-Authenticate"] = 'Basic realm="phonewagon"'
+            return response
+        if number in self.rate_limit_requests:
+            response = problem(429, "Too Many Requests", "Over 50 requests a minute.")
+            response.headers["Retry-After"] = "7"
+            return response
+        params = dict(request.url.params)
+        if request.url.path == "/companies":
+            return httpx.Response(200, json={"companies": self.companies})
+        if request.url.path == "/campaigns":
+            return self._campaigns(params)
+        if request.url.path == "/calls":
+            return self._calls(params)
+        return problem(404, "Not Found", f"There is no resource at {request.url.path}.")
+
+    def _campaigns(self, params: dict[str, str]) -> httpx.Response:
+        campaigns = self.campaigns
+        if "company_id" in params:
+            company_id = int(params["company_id"])
+            if company_id not in {c["id"] for c in self.companies}:
+                return problem(404, "Not Found", f"There is no company {company_id}.")
+            campaigns = [c for c in campaigns if c["company_id"] == company_id]
+        return httpx.Response(
+            200, json={"campaigns": [{"id": c["id"], "name": c["name"]} for c in campaigns]}
+        )
+
+    def _calls(self, params: dict[str, str]) -> httpx.Response:
+        known = {"company_id", "campaign_id", "start_time", "end_time", "page_size", "before_id"}
+        if unknown := sorted(set(params) - known):
+            errors = [{"name": n, "in": "query", "detail": "unknown parameter"} for n in unknown]
+            return problem(400, "Invalid Query Parameters", "Check the query.", errors=errors)
+        start, end = int(params.get("start_time", 0)), int(params.get("end_time", LATER_MS))
+        if start > end:
+            errors = [{"name": "start_time", "in": "query", "detail": "must not be after end_time"}]
+            return problem(400, "Invalid Query Parameters", "Check start_time.", errors=errors)
+        if "company_id" in params and int(params["company_id"]) not in {
+            c["id"] for c in self.companies
+        }:
+            return problem(404, "Not Found", f"There is no company {params['company_id']}.")
+        page_size = min(int(params.get("page_size", self.default_page_size)), 1000)
+        before = (end, int(params["before_id"])) if "before_id" in params else (end + 1, 0)
+        matching = sorted(
+            (
+                call
+                for call in self.calls
+                if start <= call["start_time"] <= end
+                and (call["start_time"], call["id"]) < before
+                and str(call["company_id"]) == params.get("company_id", str(call["company_id"]))
+                and call["campaign_id"] == params.get("campaign_id", call["campaign_id"])
+            ),
+            key=lambda call: (call["start_time"], call["id"]),
+            reverse=True,
+        )
+        page = matching[:page_size]
+        body: dict[str, Any] = {"calls": page}
+        if len(matching) > page_size:
+            resume = {k: v for k, v in params.items() if k not in ("end_time", "before_id")}
+            resume |= {
+                "page_size": str(page_size),
+                "start_time": str(start),
+                "end_time": str(page[-1]["start_time"]),
+                "before_id": str(page[-1]["id"]),
+            }
+            body["next"] = f"{BASE_URL}/calls?{urlencode(resume)}"
+        return httpx.Response(200, json=body)
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
