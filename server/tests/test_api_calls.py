@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import NOW_MS, PUBLIC_URL, Tenant, World
+from server_testkit import NOW_MS, PUBLIC_URL, Tenant, World
 
 SEED_CALL_TYPES: dict[str, type] = {
     "account_id": int,

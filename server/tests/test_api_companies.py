@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from conftest import Tenant, World
+from server_testkit import Tenant, World
 
 
 def test_companies_are_the_accounts_own_ordered_by_id(

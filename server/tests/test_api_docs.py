@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from conftest import PUBLIC_URL
+from server_testkit import PUBLIC_URL
 
 
 def test_openapi_json_is_served_with_the_public_url(api: TestClient) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import FakeClock, Tenant, World
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database, open_database
+from server_testkit import FakeClock, Tenant, World
 
 LEAKS = ("Traceback", "SELECT ", "sqlite", "psycopg", ".py", "/work/", 'File "')
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import FakeClock, Tenant, World, with_rate
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
+from server_testkit import FakeClock, Tenant, World, with_rate
 
 
 def test_fifty_requests_are_admitted_and_the_fifty_first_is_refused(

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,13 +51,20 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
         )
+        # A pipe nobody reads fills up with the access log and then blocks the server: drain it.
+        self._stderr: list[str] = []
+        self._drain = threading.Thread(
+            target=self._stderr.extend, args=(self.process.stderr,), daemon=True
+        )
+        self._drain.start()
         self._wait_until_healthy()
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.process.stderr.read()}")  # type: ignore[union-attr]
+                self._drain.join(timeout=10)
+                raise AssertionError(f"server exited: {''.join(self._stderr)}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
@@ -74,10 +82,17 @@ class Server:
         return "".join(lines)
 
     def stop(self) -> tuple[int, str, str]:
+        if self.process.stdout is not None and self.process.stdout.closed:  # stopped already
+            return self.process.returncode, "", "".join(self._stderr)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        stdout, stderr = self.process.communicate(timeout=30)
-        return self.process.returncode, stdout, stderr
+        self.process.wait(timeout=30)
+        self._drain.join(timeout=10)
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
+        with self.process.stdout, self.process.stderr:
+            stdout = self.process.stdout.read()
+        return self.process.returncode, stdout, "".join(self._stderr)
 
 
 @pytest.fixture

@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
-from conftest import NOW_MS, Tenant, World
 from phonewagon_server.cli import main
 from phonewagon_server.db import Database
 from phonewagon_server.imports import import_calls
 from phonewagon_server.models import CALL_FIELDS, MAX_EPOCH_MS
+from server_testkit import NOW_MS, Tenant, World
 
 SERVER_COMMAND = str(Path(sys.executable).with_name("phonewagon-server"))
 SUMMARY_KEYS = {"inserted", "updated", "unchanged", "rejected", "errors"}

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from conftest import NOW_MS, PUBLIC_URL, Tenant, World
 from phonewagon_server.db import Database
 from phonewagon_server.models import MAX_PAGE_SIZE, Campaign
+from server_testkit import NOW_MS, PUBLIC_URL, Tenant, World
 
 # Few distinct milliseconds, so most calls share theirs with others; the edges of the API's
 # range (0, now) and neighbours that catch off-by-one bounds.

@@ -9,11 +9,11 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import POSTGRES_URL, PUBLIC_URL, FakeClock, World
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import open_database
 from phonewagon_server.db.migrations import upgrade
+from server_testkit import POSTGRES_URL, PUBLIC_URL, FakeClock, World
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 import psycopg
 import pytest
 
-from conftest import NOW_MS, POSTGRES_URL, World, postgres_schema_url
 from phonewagon_server.db import Database, open_database
 from phonewagon_server.db.calls import explain_list_calls, list_calls
 from phonewagon_server.db.engine import Row
 from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.models import CALL_FIELDS, MAX_PAGE_SIZE, CallQuery
+from server_testkit import NOW_MS, POSTGRES_URL, World, postgres_schema_url
 
 CALLS_PER_CAMPAIGN = 4_000  # the account under test: 2 companies x 2 campaigns
 OTHER_ACCOUNTS = 40

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import FakeClock
 from phonewagon_server.config import Rate
 from phonewagon_server.ratelimit import SWEEP_EVERY, MovingWindowLimiter
+from server_testkit import FakeClock
 
 
 @given(st.lists(st.floats(min_value=0, max_value=30, allow_nan=False), max_size=200))

@@ -16,12 +16,12 @@ from dataclasses import replace
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import FakeClock, Tenant
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Rate, Settings
 from phonewagon_server.db import Database
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.ratelimit import RedisLimiter, build_limiter
+from server_testkit import FakeClock, Tenant
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

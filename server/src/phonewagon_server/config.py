@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from typing import Any
 from phonewagon_server.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite:///phonewagon.db"
+LOG_FORMATS = ("json", "text")
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour)s?\s*$")
@@ -56,6 +58,14 @@ class Settings:
     # Namespace of this deployment's keys in Redis, should several share one.
     redis_prefix: str = "phonewagon"
     workers: int = 1
+    # Peers (IPs or CIDRs) whose X-Forwarded-For is believed; from anyone else it is ignored.
+    trusted_proxies: tuple[str, ...] = ()
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+    metrics: bool = True
+    # Client addresses (IPs or CIDRs) that may read /metrics; empty: anyone who reaches the port.
+    metrics_allow: tuple[str, ...] = ()
+    log_format: str = "json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,8 +86,26 @@ class Settings:
             settings = replace(settings, redis_prefix=prefix)
         if workers := env.get("PHONEWAGON_WORKERS"):
             settings = replace(settings, workers=_positive(workers, "PHONEWAGON_WORKERS"))
+        if proxies := env.get("PHONEWAGON_TRUSTED_PROXIES"):
+            settings = replace(
+                settings, trusted_proxies=parse_networks(proxies, "PHONEWAGON_TRUSTED_PROXIES")
+            )
+        if origins := env.get("PHONEWAGON_CORS_ORIGINS"):
+            settings = replace(settings, cors_origins=parse_origins(origins))
+        if switch := env.get("PHONEWAGON_METRICS"):
+            settings = replace(settings, metrics=parse_switch(switch, "PHONEWAGON_METRICS"))
+        if allowed := env.get("PHONEWAGON_METRICS_ALLOW"):
+            settings = replace(
+                settings, metrics_allow=parse_networks(allowed, "PHONEWAGON_METRICS_ALLOW")
+            )
+        if log_format := env.get("PHONEWAGON_LOG_FORMAT"):
+            settings = replace(settings, log_format=log_format)
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings = replace(settings, public_url=normalize_public_url(settings.public_url))
+        if settings.log_format not in LOG_FORMATS:
+            raise ConfigurationError(
+                f"log format {settings.log_format!r} is not one of {', '.join(LOG_FORMATS)}"
+            )
         if settings.workers > 1 and settings.redis_url is None:
             raise ConfigurationError(
                 f"{settings.workers} workers would each count requests on their own, letting an"
@@ -95,6 +123,11 @@ class Settings:
             "PHONEWAGON_AUTH_FAILURE_LIMIT": self.auth_failure_limit.spec,
             "PHONEWAGON_WORKERS": str(self.workers),
             "PHONEWAGON_REDIS_PREFIX": self.redis_prefix,
+            "PHONEWAGON_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "PHONEWAGON_CORS_ORIGINS": ",".join(self.cors_origins),
+            "PHONEWAGON_METRICS": "on" if self.metrics else "off",
+            "PHONEWAGON_METRICS_ALLOW": ",".join(self.metrics_allow),
+            "PHONEWAGON_LOG_FORMAT": self.log_format,
         }
         if self.redis_url is not None:
             env["PHONEWAGON_REDIS_URL"] = self.redis_url
@@ -105,6 +138,38 @@ def _positive(text: str, name: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ConfigurationError(f"{name} must be a whole number of at least 1, not {text!r}")
     return int(text)
+
+
+def parse_networks(text: str, name: str) -> tuple[str, ...]:
+    """`10.0.0.1, 192.168.0.0/16, ::1` -> each entry, checked to be an IP address or network."""
+    entries = tuple(entry.strip() for entry in text.split(",") if entry.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry)
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}: {entry!r} is not an IP address or network (such as 10.0.0.0/8)"
+            ) from None
+    return entries
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """`https://app.example.com, http://localhost:3000` (or `*`) -> each origin, checked."""
+    origins = tuple(origin.strip().rstrip("/") for origin in text.split(",") if origin.strip())
+    for origin in origins:
+        if origin != "*" and not re.match(r"^https?://[^/?#\s]+$", origin):
+            raise ConfigurationError(
+                f"CORS origin {origin!r} must be scheme://host[:port] (such as"
+                " https://app.example.com) or *"
+            )
+    return origins
+
+
+def parse_switch(text: str, name: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise ConfigurationError(f"{name} must be on or off, not {text!r}")
+    return value == "on"
 
 
 def normalize_public_url(url: str) -> str:

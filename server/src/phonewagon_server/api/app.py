@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from phonewagon_server.api import calls, companies, health, openapi, problems
 from phonewagon_server.api.context import AppContext
+from phonewagon_server.api.edge import Edge
+from phonewagon_server.api.metrics import Metrics, metrics_endpoint
 from phonewagon_server.api.responses import JSONResponse
+from phonewagon_server.api.security import RequestLimits, SecurityHeaders, cors_middleware
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
 from phonewagon_server.errors import PhonewagonError
@@ -30,6 +35,7 @@ def create_app(
 ) -> Starlette:
     spec = openapi.build_openapi(settings.public_url)
     docs = openapi.render_docs(spec)
+    metrics = Metrics() if settings.metrics else None
 
     def openapi_json(request: Request) -> Response:
         return JSONResponse(spec)
@@ -37,16 +43,23 @@ def create_app(
     def docs_page(request: Request) -> Response:
         return HTMLResponse(docs)
 
-    app = Starlette(
-        routes=[
-            Route("/companies", companies.companies, methods=["GET"]),
-            Route("/campaigns", companies.campaigns, methods=["GET"]),
-            Route("/calls", calls.calls, methods=["GET"]),
-            Route("/openapi.json", openapi_json, methods=["GET"]),
-            Route("/docs", docs_page, methods=["GET"]),
-            Route("/healthz", health.healthz, methods=["GET"]),
-            Route("/readyz", health.readyz, methods=["GET"]),
-        ],
+    routes = [
+        Route("/companies", companies.companies, methods=["GET"]),
+        Route("/campaigns", companies.campaigns, methods=["GET"]),
+        Route("/calls", calls.calls, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs_page, methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+    ]
+    if metrics:
+        endpoint = metrics_endpoint(metrics, settings.metrics_allow)
+        routes.append(Route("/metrics", endpoint, methods=["GET"]))
+    app = PhonewagonApp(
+        headers=SecurityHeaders.for_settings(settings),
+        metrics=metrics,
+        routes=routes,
+        middleware=[*cors_middleware(settings), Middleware(RequestLimits)],
         exception_handlers={
             PhonewagonError: problems.render_domain_error,
             HTTPException: problems.render_http_error,
@@ -61,30 +74,21 @@ def create_app(
         auth_failure_limiter=build_limiter(settings.auth_failure_limit, settings, clock=monotonic),
         wall_clock=wall_clock,
     )
-    app.add_middleware(NoStore)
     return app
 
 
-class NoStore:
-    """`Cache-Control: no-store` on every response: call data must not linger in caches.
+class PhonewagonApp(Starlette):
+    """Starlette with `Edge` around its error handler, where user middleware cannot go.
 
-    A 500 is rendered outside this middleware, so `problems` sets the header itself too.
+    Starlette renders a 500 in its outermost layer; only a layer outside that one can give the
+    500 its security headers, request id, metrics sample and log line.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, *, headers: SecurityHeaders, metrics: Metrics | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.security_headers = headers
+        self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_no_store(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == b"cache-control" for name, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_no_store)
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return Edge(stack, headers=self.security_headers, metrics=self.metrics)

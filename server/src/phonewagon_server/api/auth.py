@@ -31,6 +31,7 @@ def authorize(request: Request) -> int:
                 retry_after=failures.reset,
             )
         raise Unauthenticated()
+    request.state.account_id = account_id  # for the access log, and to tell the 429s apart
     decision = context.account_limiter.hit(f"account:{account_id}")
     request.state.rate_limit_headers = decision.headers()
     if not decision.allowed:
@@ -62,9 +63,9 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII input, or not UTF-8 inside
         return None
     client_id, colon, secret = decoded.partition(":")
-    if not colon or not client_id or len(decoded) > 512:
+    if not colon or not client_id or len(decoded) > 512 or "\x00" in decoded:
         return None
     return client_id, secret

@@ -76,6 +76,8 @@ def text_parser(*, max_length: int) -> Parser:
             raise ValueError("must not be empty")
         if len(value) > max_length:
             raise ValueError(f"must be at most {max_length} characters")
+        if "\x00" in value:
+            raise ValueError("must not contain a NUL character")
         return value
 
     return parse

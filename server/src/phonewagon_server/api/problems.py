@@ -82,8 +82,25 @@ def render_unexpected_error(request: Request, exc: Exception) -> Response:
     return _problem(request, body, {})
 
 
+# RFC 9110's names, newer than `http.HTTPStatus`'s.
+REFUSAL_TITLES = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+}
+
+
+def render_refusal(request: Request, status: int, detail: str) -> Response:
+    """A request refused before it reached an endpoint, for its size or shape.
+
+    `about:blank`: the status says it all (RFC 9457 4.2.1), the same for every path. The
+    connection is closed after it, as whatever the client still sends would go unread.
+    """
+    body = {"type": "about:blank", "title": REFUSAL_TITLES[status], "status": status}
+    return _problem(request, body | {"detail": detail}, {"Connection": "close"})
+
+
 def _problem(request: Request, body: dict[str, Any], headers: dict[str, str]) -> Response:
     response = json_response(request, body, status_code=body["status"], media_type=PROBLEM_JSON)
     response.headers.update(headers)
-    response.headers["Cache-Control"] = "no-store"
     return response

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import logging.config
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import click
 import uvicorn
@@ -12,12 +18,17 @@ from starlette.types import ASGIApp
 
 from phonewagon_server.api import create_app
 from phonewagon_server.cli.options import database_option, now_ms, opened_database
-from phonewagon_server.config import Rate, Settings
+from phonewagon_server.config import Rate, Settings, parse_networks, parse_origins
 from phonewagon_server.demo import DemoData, load_demo
 from phonewagon_server.errors import ConfigurationError
+from phonewagon_server.logs import logging_config
+from phonewagon_server.transport import BoundedHttpToolsProtocol
 
 DEMO_DATABASE_URL = "sqlite:///phonewagon-demo.db"
 SEED_CALLS_QUERY = "campaign_id=s2212&end_time=1573072575990&page_size=1"
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+logger = logging.getLogger("phonewagon_server.serve")
+T = TypeVar("T")
 
 
 def server_options(function: click.decorators.FC) -> click.decorators.FC:
@@ -49,6 +60,38 @@ def server_options(function: click.decorators.FC) -> click.decorators.FC:
                 " [env: PHONEWAGON_REDIS_URL]",
             ),
             click.option(
+                "--trusted-proxies",
+                metavar="IPS",
+                help="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For names"
+                " the client [env: PHONEWAGON_TRUSTED_PROXIES; default: none, the header is"
+                " ignored]",
+            ),
+            click.option(
+                "--cors-origins",
+                metavar="ORIGINS",
+                help="Comma-separated browser origins allowed to call the API, or *"
+                " [env: PHONEWAGON_CORS_ORIGINS; default: none, no CORS]",
+            ),
+            click.option(
+                "--metrics",
+                type=click.Choice(["on", "off"]),
+                help="Prometheus metrics at /metrics, without credentials: do not expose them"
+                " publicly; restrict them with --metrics-allow or at the proxy"
+                " [env: PHONEWAGON_METRICS; default: on]",
+            ),
+            click.option(
+                "--metrics-allow",
+                metavar="IPS",
+                help="Comma-separated IPs/CIDRs that may read /metrics; others get 404"
+                " [env: PHONEWAGON_METRICS_ALLOW; default: any]",
+            ),
+            click.option(
+                "--log-format",
+                type=click.Choice(["json", "text"]),
+                help="Log lines on stderr [env: PHONEWAGON_LOG_FORMAT; default: json for serve,"
+                " text for demo]",
+            ),
+            click.option(
                 "--log-level",
                 default="info",
                 show_default=True,
@@ -63,26 +106,14 @@ def server_options(function: click.decorators.FC) -> click.decorators.FC:
 @click.command()
 @server_options
 @database_option
-def serve(
-    host: str,
-    port: int,
-    public_url: str | None,
-    rate_limit: str | None,
-    workers: int | None,
-    redis_url: str | None,
-    log_level: str,
-    database_url: str | None,
-) -> None:
-    """Serve the API (migrating the database first if it needs it)."""
-    settings = _settings(
-        database_url,
-        host=host,
-        port=port,
-        public_url=public_url,
-        rate=rate_limit,
-        workers=workers,
-        redis_url=redis_url,
-    )
+def serve(host: str, port: int, log_level: str, database_url: str | None, **flags: Any) -> None:
+    """Serve the API (migrating the database first if it needs it).
+
+    Logs are JSON lines on stderr, one per request and one per event, each with its request id.
+    With --workers N, the workers add up their metrics in PROMETHEUS_MULTIPROC_DIR: a temporary
+    directory removed at exit, unless you set one (empty) yourself.
+    """
+    settings = _settings(database_url, host=host, port=port, flags=flags, log_format="json")
     _run(settings, host=host, port=port, log_level=log_level)
 
 
@@ -97,26 +128,10 @@ def serve(
 )
 @click.option("--no-serve", is_flag=True, help="Create the demo data and print how to use it.")
 def demo(
-    host: str,
-    port: int,
-    public_url: str | None,
-    rate_limit: str | None,
-    workers: int | None,
-    redis_url: str | None,
-    log_level: str,
-    database_url: str,
-    no_serve: bool,
+    host: str, port: int, log_level: str, database_url: str, no_serve: bool, **flags: Any
 ) -> None:
     """Create (or reuse) a realistic demo database, print credentials and curl lines, serve it."""
-    settings = _settings(
-        database_url,
-        host=host,
-        port=port,
-        public_url=public_url,
-        rate=rate_limit,
-        workers=workers,
-        redis_url=redis_url,
-    )
+    settings = _settings(database_url, host=host, port=port, flags=flags, log_format="text")
     with opened_database(settings.database_url) as database:
         try:
             data = load_demo(database, now_ms=now_ms())
@@ -129,27 +144,36 @@ def demo(
 
 
 def _settings(
-    database_url: str | None,
-    *,
-    host: str,
-    port: int,
-    public_url: str | None,
-    rate: str | None,
-    workers: int | None,
-    redis_url: str | None,
+    database_url: str | None, *, host: str, port: int, flags: dict[str, Any], log_format: str
 ) -> Settings:
     """Flags win over PHONEWAGON_* variables; `next` links default to the address served."""
     default_public_url = f"http://{_visible_host(host)}:{port}"
+    metrics = flags["metrics"]
     try:
         return Settings.from_env(
             database_url=database_url,
-            public_url=public_url or os.environ.get("PHONEWAGON_PUBLIC_URL") or default_public_url,
-            rate_limit=Rate.parse(rate) if rate else None,
-            workers=workers,
-            redis_url=redis_url,
+            public_url=flags["public_url"]
+            or os.environ.get("PHONEWAGON_PUBLIC_URL")
+            or default_public_url,
+            rate_limit=_parsed(Rate.parse, flags["rate_limit"]),
+            workers=flags["workers"],
+            redis_url=flags["redis_url"],
+            trusted_proxies=_parsed(_networks("--trusted-proxies"), flags["trusted_proxies"]),
+            cors_origins=_parsed(parse_origins, flags["cors_origins"]),
+            metrics=None if metrics is None else metrics == "on",
+            metrics_allow=_parsed(_networks("--metrics-allow"), flags["metrics_allow"]),
+            log_format=flags["log_format"] or os.environ.get("PHONEWAGON_LOG_FORMAT") or log_format,
         )
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _parsed(parse: Callable[[str], T], text: str | None) -> T | None:
+    return None if text is None else parse(text)
+
+
+def _networks(flag: str) -> Callable[[str], tuple[str, ...]]:
+    return lambda text: parse_networks(text, flag)
 
 
 def _visible_host(host: str) -> str:
@@ -160,38 +184,74 @@ def _visible_host(host: str) -> str:
 
 
 def _run(settings: Settings, *, host: str, port: int, log_level: str) -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    log_config = logging_config(settings.log_format, log_level)
+    logging.config.dictConfig(log_config)
+    listen: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "log_config": log_config,
+    }
     with opened_database(settings.database_url) as database:
-        click.echo(
-            f"Serving {settings.database_url.split('@')[-1]} on http://{_visible_host(host)}:{port}"
-            f" with {settings.workers} worker(s) (next links: {settings.public_url};"
-            f" rate limit: {settings.rate_limit}"
-            f"{', shared in Redis' if settings.redis_url else ''})",
-            err=True,
+        logger.info(
+            "serving %s on http://%s:%d with %d worker(s) (next links: %s; rate limit: %s%s)",
+            settings.database_url.split("@")[-1],
+            _visible_host(host),
+            port,
+            settings.workers,
+            settings.public_url,
+            settings.rate_limit,
+            ", shared in Redis" if settings.redis_url else "",
         )
         if settings.workers == 1:
-            _uvicorn(create_app(settings, database), host=host, port=port, log_level=log_level)
+            _uvicorn(create_app(settings, database), settings, **listen)
             return
     # Each worker process rebuilds the settings from the environment and opens its own pool.
     os.environ.update(settings.as_env())
-    _uvicorn(
-        "phonewagon_server.api.asgi:app_from_env",
-        host=host,
-        port=port,
-        log_level=log_level,
-        workers=settings.workers,
-    )
+    with _shared_metrics(settings):
+        _uvicorn("phonewagon_server.api.asgi:app_from_env", settings, **listen)
 
 
-def _uvicorn(app: ASGIApp | str, *, host: str, port: int, log_level: str, workers: int = 1) -> None:
+@contextlib.contextmanager
+def _shared_metrics(settings: Settings) -> Iterator[None]:
+    """A fresh directory where the workers' Prometheus counts meet, removed at exit.
+
+    An operator's own `PROMETHEUS_MULTIPROC_DIR` is used as it is (and must start empty).
+    """
+    if not settings.metrics or MULTIPROCESS_DIR in os.environ:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="phonewagon-metrics-")
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIR]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _uvicorn(
+    app: ASGIApp | str,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    log_config: dict[str, Any],
+) -> None:
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level=log_level,
-        workers=workers,
+        log_config=log_config,
+        access_log=False,  # the app logs each request itself, with its id
+        workers=settings.workers,
         factory=isinstance(app, str),
-        proxy_headers=False,
+        http=BoundedHttpToolsProtocol,
+        # Without trusted proxies X-Forwarded-For is ignored: anyone could write one.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         server_header=False,
         timeout_graceful_shutdown=30,
     )

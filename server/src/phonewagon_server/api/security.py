@@ -1,0 +1,105 @@
+"""What the API tells browsers (security headers, CORS) and what it refuses to read (limits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from phonewagon_server.api import problems
+from phonewagon_server.config import Settings
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# The docs page is one self-contained document whose only resource is its inline stylesheet.
+DOCS_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+DOCS_PATH = "/docs"
+
+MAX_URL_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADER_FIELDS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityHeaders:
+    """The headers every response carries, computed once: JSON answers', and the docs page's."""
+
+    api: Headers
+    docs: Headers
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> SecurityHeaders:
+        common = [
+            ("cache-control", "no-store"),  # call data must not linger in caches
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+        ]
+        if settings.public_url.startswith("https://"):
+            common.append(("strict-transport-security", "max-age=31536000"))
+
+        def encoded(policy: str) -> Headers:
+            pairs = [*common, ("content-security-policy", policy)]
+            return tuple((name.encode(), value.encode()) for name, value in pairs)
+
+        return cls(api=encoded(API_POLICY), docs=encoded(DOCS_POLICY))
+
+    def for_path(self, path: str) -> Headers:
+        return self.docs if path == DOCS_PATH else self.api
+
+
+def cors_middleware(settings: Settings) -> list[Middleware]:
+    """Browsers on the configured origins may read the API; with none configured, no CORS."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["Authorization"],
+            expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
+    ]
+
+
+class RequestLimits:
+    """Refuses, before any work, a request whose URL or headers are too large, or with a body.
+
+    Every endpoint reads; a body would only be buffered for nothing. The HTTP protocol
+    (`phonewagon_server.transport`) bounds the head more loosely still, before it is parsed.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (refusal := _refusal(scope)) is not None:
+            status, detail = refusal
+            response = problems.render_refusal(Request(scope), status, detail)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _refusal(scope: Scope) -> tuple[int, str] | None:
+    path = scope.get("raw_path") or scope["path"].encode()
+    if len(path) + len(scope["query_string"]) > MAX_URL_BYTES:
+        return 414, f"The URL is longer than {MAX_URL_BYTES} bytes."
+    headers = scope["headers"]
+    size = sum(len(name) + len(value) for name, value in headers)
+    if size > MAX_HEADER_BYTES or len(headers) > MAX_HEADER_FIELDS:
+        return 431, (
+            f"The request's headers exceed {MAX_HEADER_BYTES} bytes or {MAX_HEADER_FIELDS} fields."
+        )
+    for name, value in headers:
+        if (name == b"content-length" and value.strip().lstrip(b"0")) or (
+            name == b"transfer-encoding"
+        ):
+            return 413, "This API takes no request body: send parameters in the query string."
+    return None
