@@ -375,10 +375,10 @@ def test_killing_redis_and_postgresql_under_load_never_answers_500_and_recovers(
     assert set(load.counts(REDIS_DOWN)) <= {"200", "429"}
     assert load.counts(REDIS_DOWN)["200"] > 0
     assert "Redis unreachable" in log
-    # 3: exact again within seconds. Until every worker is back on Redis, what the workers
-    # admitted on their fallback shares is not in the shared count: up to twice the limit.
+    # 3: exact again within seconds. A worker back on Redis first counts there what it admitted
+    # alone; until the other worker does too, a burst may still pass the limit by its share.
     assert figures["3 exact again for a burst sent after s"] < 10
-    assert all(count <= 2 * LIMIT for count, _ in transition)
+    assert all(count <= LIMIT + LIMIT // 2 for count, _ in transition)
     assert "Redis is back" in log
     # 4: 503 problems with Retry-After while the database is gone; the process still answers.
     assert down["/readyz"].status_code == 503

@@ -76,6 +76,16 @@ class MovingWindowLimiter:
             hits.popleft()
         return hits
 
+    def counts(self) -> dict[str, int]:
+        """Hits inside the window, per key."""
+        with self._lock:
+            now = round(self._clock() * 1000)
+            return {key: len(hits) for key in list(self._hits) if (hits := self._expire(key, now))}
+
+    def forget(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
     def _sweep_now_and_then(self, now: int) -> None:
         """Forget keys whose hits have all expired, so many one-off keys cannot pile up."""
         self._hits_since_sweep += 1
@@ -141,14 +151,16 @@ class RedisLimiter:
     def hit(self, key: str) -> Decision:
         if self._redis_resting():
             return self._fallback.hit(key)
-        try:
-            allowed, reset_at, remaining = self._hit_in_redis(key)
-        except StorageError:
-            try:  # a connection that died with a restarted Redis fails once, then reconnects
+        for attempt in (1, 2):  # a connection that died with a restarted Redis fails once
+            try:
+                if self._down_since is not None:
+                    self._hand_over_fallback_hits()
                 allowed, reset_at, remaining = self._hit_in_redis(key)
+                break
             except StorageError as exc:
-                self._mark_down(exc)
-                return self._fallback.hit(key)
+                if attempt == 2:
+                    self._mark_down(exc)
+                    return self._fallback.hit(key)
         self._mark_up()
         # An entry leaves `limits`' window only once strictly older than it: hence the extra ms.
         reset = (
@@ -160,6 +172,15 @@ class RedisLimiter:
             remaining=max(remaining, 0),
             reset=max(reset, 1) if not allowed else max(reset, 0),
         )
+
+    def _hand_over_fallback_hits(self) -> None:
+        """Count in Redis what this process admitted alone, so the outage cannot double a quota.
+
+        They are counted as of now, later than they happened: briefly stricter, never looser.
+        """
+        for key, count in self._fallback.counts().items():
+            self._strategy.hit(self._item, key, cost=min(count, self.rate.limit))
+        self._fallback.forget()
 
     def _hit_in_redis(self, key: str) -> tuple[bool, float, int]:
         allowed = self._strategy.hit(self._item, key)
