@@ -34,10 +34,12 @@ typecheck: install ## mypy strict on both packages
 
 check: lint typecheck test ## ready to push? format, lint, types and tests
 
-bench: install ## run the benchmarks and write docs/benchmarks.md
+bench: install ## run the benchmarks (about 10 min) and write docs/benchmarks.md
 	$(UV) run python bench/import_calls.py --write
+	$(UV) run python bench/load_test.py --write
+	$(UV) run python bench/rate_limit_soak.py --write
 
-bench-quick: install ## a quick pass over the benchmarks (smaller data)
+bench-quick: install ## a quick pass over the benchmarks (smaller data, nothing written)
 	$(UV) run python bench/import_calls.py --quick
 
 clean: ## remove local databases and caches
