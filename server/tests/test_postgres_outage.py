@@ -12,7 +12,9 @@ from starlette.testclient import TestClient
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import open_database
+from phonewagon_server.db.engine import PostgresDatabase
 from phonewagon_server.db.migrations import upgrade
+from phonewagon_server.errors import DatabaseUnavailable
 from server_testkit import POSTGRES_URL, PUBLIC_URL, FakeClock, World
 
 
@@ -66,5 +68,25 @@ def test_an_unreachable_postgresql_is_a_503_with_retry_after(clock: FakeClock) -
                 assert "psycopg" not in response.text
                 assert "127.0.0.1" not in response.text
             assert api.get("/healthz").status_code == 200
+    finally:
+        database.close()
+
+
+def test_while_postgresql_is_down_one_request_probes_and_the_rest_fail_at_once(
+    clock: FakeClock,
+) -> None:
+    """No request holds a worker thread for the pool timeout while another is already finding
+    out whether the database is back."""
+    database = PostgresDatabase(
+        "postgresql://postgres@127.0.0.1:1/test?connect_timeout=1", pool_size=2, clock=clock
+    )
+    try:
+        outcomes = []
+        for advance in (0.0, 0.0, 0.5, 0.6):
+            clock.advance(advance)
+            with pytest.raises(DatabaseUnavailable) as refused, database.transaction():
+                pass
+            outcomes.append("probed" if refused.value.__cause__ else "at once")
+        assert outcomes == ["probed", "at once", "at once", "probed"]
     finally:
         database.close()

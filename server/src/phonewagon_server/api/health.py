@@ -9,7 +9,8 @@ from phonewagon_server.api.context import context_of
 from phonewagon_server.api.responses import json_response
 
 
-def healthz(request: Request) -> Response:
+async def healthz(request: Request) -> Response:
+    """Answered on the event loop: no worker thread needed, however busy they all are."""
     return json_response(request, {"status": "ok"})
 
 

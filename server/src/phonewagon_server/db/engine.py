@@ -6,7 +6,8 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
@@ -225,13 +226,54 @@ def _configure_postgres(raw: psycopg.Connection[Any]) -> None:
     raw.commit()
 
 
+class _Outage:
+    """While the database is down, one request at a time waits to find out if it is back.
+
+    Without this, every request would hold a worker thread for the whole pool timeout before
+    its 503, until the threads run out and even `/healthz` queues behind them.
+    """
+
+    FAIL_FAST_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failed_at: float | None = None
+        self._probe_running = False
+
+    def admit(self, now: float) -> bool:
+        """Whether this request is the one probing; raise at once if another one should."""
+        with self._lock:
+            if self._failed_at is None:
+                return False
+            if self._probe_running or now - self._failed_at < self.FAIL_FAST_SECONDS:
+                raise DatabaseUnavailable()
+            self._probe_running = True
+            return True
+
+    def failed(self, now: float, *, probing: bool) -> None:
+        with self._lock:
+            self._failed_at = now
+            if probing:
+                self._probe_running = False
+
+    def recovered(self, *, probing: bool) -> None:
+        with self._lock:
+            self._failed_at = None
+            if probing:
+                self._probe_running = False
+
+
 class PostgresDatabase:
     """A bounded pool of psycopg connections, checked before use so it heals after an outage."""
 
     dialect: Dialect = "postgresql"
 
-    def __init__(self, url: str, *, pool_size: int) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.url = url
+        self._clock = clock
+        self._outage = _Outage()
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=1,
@@ -247,11 +289,17 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        probing = self._outage.admit(self._clock())
         try:
             with self._pool.connection() as raw, raw.transaction():
                 yield _PostgresConnection(raw)
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            self._outage.failed(self._clock(), probing=probing)
             raise DatabaseUnavailable() from exc
+        except BaseException:
+            self._outage.recovered(probing=probing)  # it answered; the error is the caller's
+            raise
+        self._outage.recovered(probing=probing)
 
     def ping(self) -> None:
         with self.transaction() as tx:
