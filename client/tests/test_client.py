@@ -327,6 +327,19 @@ def test_next_link_downgrading_to_plain_http_is_refused(
     assert len(api.requests) == 1
 
 
+@pytest.mark.parametrize(
+    "link", ["https://evil.example/calls?before_id=2", "https://api.test:8443/calls?before_id=2"]
+)
+def test_next_link_to_another_server_is_refused_before_credentials_go_there(
+    api: FakeAPI, make_client: MakeClient, link: str
+) -> None:
+    """A `next` link naming another host or port never receives the Basic credentials."""
+    api.answer(api.calls_page([2], link))
+    with pytest.raises(UnexpectedResponseError, match=r"another server.*PHONEWAGON_PUBLIC_URL"):
+        list(make_client().calls())
+    assert len(api.requests) == 1
+
+
 def test_relative_next_link_is_resolved_against_the_page(
     api: FakeAPI, make_client: MakeClient
 ) -> None:

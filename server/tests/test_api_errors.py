@@ -11,7 +11,8 @@ from starlette.testclient import TestClient
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database, open_database
-from server_testkit import FakeClock, Tenant, World
+from phonewagon_server.db.migrations import upgrade
+from server_testkit import PUBLIC_URL, FakeClock, Tenant, World
 
 LEAKS = ("Traceback", "SELECT ", "sqlite", "psycopg", ".py", "/work/", 'File "')
 
@@ -182,3 +183,23 @@ def test_an_unexpected_error_is_a_500_that_tells_nothing(
     with TestClient(app, raise_server_exceptions=False) as client:
         assert_problem(client.get("/companies", auth=tenant.auth), 500)
         assert_problem(client.get("/readyz"), 500)
+
+
+@pytest.mark.parametrize("query", ["page_size=5%0A", "start_time=0%0A", "company_id=%0A1"])
+def test_numbers_with_a_line_break_are_refused(api: TestClient, tenant: Tenant, query: str) -> None:
+    body = assert_problem(api.get(f"/calls?{query}", auth=tenant.auth), 400)
+    assert len(body["errors"]) == 1
+
+
+def test_a_query_bug_on_sqlite_is_a_500_not_an_outage(sqlite_url: str, clock: FakeClock) -> None:
+    """Only "the file cannot be used now" errors mean 503; a broken query is a bug."""
+    database = open_database(sqlite_url)
+    upgrade(database)
+    tenant = World(database).tenant()
+    with database.transaction(write=True) as tx:
+        tx.execute("ALTER TABLE campaigns RENAME COLUMN name TO title")  # the code no longer fits
+    settings = Settings(database_url=sqlite_url, public_url=PUBLIC_URL)
+    app = create_app(settings, database, wall_clock=clock, monotonic=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert_problem(client.get("/campaigns", auth=tenant.auth), 500)
+    database.close()

@@ -191,7 +191,15 @@ class Client:
         next_url = response.request.url.join(link)
         if next_url == response.request.url:
             raise unexpected_response(response, "a next link to itself", hint="a server bug")
-        if response.request.url.scheme == "https" and next_url.scheme != "https":
+        here = response.request.url
+        if (next_url.host, next_url.port) != (here.host, here.port):
+            raise unexpected_response(
+                response,
+                f"a next link to another server, {next_url.host}, that would receive your"
+                " credentials",
+                hint="the server's PHONEWAGON_PUBLIC_URL should match your base_url",
+            )
+        if here.scheme == "https" and next_url.scheme != "https":
             raise unexpected_response(
                 response,
                 f"a next link {next_url} that would send your credentials unencrypted",

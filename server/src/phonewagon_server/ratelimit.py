@@ -76,15 +76,15 @@ class MovingWindowLimiter:
             hits.popleft()
         return hits
 
-    def counts(self) -> dict[str, int]:
-        """Hits inside the window, per key."""
+    def drain(self) -> dict[str, int]:
+        """Hits inside the window, per key, forgotten as they are handed out."""
         with self._lock:
             now = round(self._clock() * 1000)
-            return {key: len(hits) for key in list(self._hits) if (hits := self._expire(key, now))}
-
-    def forget(self) -> None:
-        with self._lock:
+            counts = {
+                key: len(hits) for key in list(self._hits) if (hits := self._expire(key, now))
+            }
             self._hits.clear()
+            return counts
 
     def _sweep_now_and_then(self, now: int) -> None:
         """Forget keys whose hits have all expired, so many one-off keys cannot pile up."""
@@ -147,6 +147,7 @@ class RedisLimiter:
         self._item = RateLimitItemPerSecond(rate.limit, rate.window)
         self._down_since: float | None = None
         self._lock = threading.Lock()
+        self._handover_lock = threading.Lock()
 
     def hit(self, key: str) -> Decision:
         if self._redis_resting():
@@ -178,9 +179,12 @@ class RedisLimiter:
 
         They are counted as of now, later than they happened: briefly stricter, never looser.
         """
-        for key, count in self._fallback.counts().items():
-            self._strategy.hit(self._item, key, cost=min(count, self.rate.limit))
-        self._fallback.forget()
+        with self._handover_lock:  # one thread hands over; the others find nothing left to do
+            if self._down_since is None:
+                return
+            for key, count in self._fallback.drain().items():
+                self._strategy.hit(self._item, key, cost=min(count, self.rate.limit))
+            self._mark_up()
 
     def _hit_in_redis(self, key: str) -> tuple[bool, float, int]:
         allowed = self._strategy.hit(self._item, key)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from phonewagon_server.errors import InvalidParameters, ParameterError
 
 Parser = Callable[[str], Any]
-_DIGITS = re.compile(r"^[0-9]+$")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def parse_params(request: Request, parsers: Mapping[str, Parser]) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def integer_parser(*, minimum: int, maximum: int, unit: str = "", clamp: bool = 
 
     def parse(value: str) -> int:
         described = f"an integer{f' ({unit})' if unit else ''}"
-        if not _DIGITS.match(value):
+        if not _DIGITS.fullmatch(value):
             kind = "negative" if value.startswith("-") else f"{value!r}"
             raise ValueError(f"must be {described} of at least {minimum}, not {kind}")
         digits = value.lstrip("0") or "0"

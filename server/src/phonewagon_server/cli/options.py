@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from phonewagon_server.config import Settings
+from phonewagon_server.config import DEFAULT_DATABASE_URL
 from phonewagon_server.db import Database, check_reachable, open_database
 from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.errors import ConfigurationError, DatabaseUnavailable
@@ -34,27 +35,23 @@ def json_option(function: F) -> F:
 
 
 @contextlib.contextmanager
-def opened_database(
-    database_url: str | None, *, migrate: bool = True, **settings: Any
-) -> Iterator[Database]:
-    """The configured database, migrated unless told not to; errors become clean CLI errors."""
+def opened_database(database_url: str | None, *, migrate: bool = True) -> Iterator[Database]:
+    """The database of `--database-url`, else PHONEWAGON_DATABASE_URL, else the default file;
+    migrated unless told not to. Its errors become clean CLI errors."""
+    url = database_url or os.environ.get("PHONEWAGON_DATABASE_URL") or DEFAULT_DATABASE_URL
     try:
-        config = Settings.from_env(database_url=database_url, **settings)
-    except ConfigurationError as exc:
-        raise click.UsageError(str(exc)) from exc
-    try:
-        check_reachable(config.database_url)
-        database = open_database(config.database_url)
+        check_reachable(url)
+        database = open_database(url)
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
     except DatabaseUnavailable as exc:
-        raise _unreachable(config.database_url, exc) from exc
+        raise _unreachable(url, exc) from exc
     try:
         if migrate:
             upgrade(database)
         yield database
     except DatabaseUnavailable as exc:
-        raise _unreachable(config.database_url, exc) from exc
+        raise _unreachable(url, exc) from exc
     finally:
         database.close()
 

@@ -162,6 +162,8 @@ class SqliteDatabase:
             finally:
                 self._idle.put(raw)
         except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "").split("_")[:2] not in _SQLITE_UNAVAILABLE:
+                raise  # a query bug ("no such column"), not an outage: a 500, logged
             raise DatabaseUnavailable(reason=_sqlite_reason(exc)) from exc
         finally:
             self._slots.release()
@@ -173,6 +175,10 @@ class SqliteDatabase:
     def close(self) -> None:
         while not self._idle.empty():
             self._idle.get_nowait().close()
+
+
+# Primary result codes that mean "the file cannot be used now", whatever the extended code.
+_SQLITE_UNAVAILABLE = [["SQLITE", code] for code in ("BUSY", "LOCKED", "CANTOPEN", "IOERR", "FULL")]
 
 
 def _sqlite_reason(exc: sqlite3.OperationalError) -> str:
