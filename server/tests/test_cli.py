@@ -455,3 +455,33 @@ def test_the_installed_command_reports_an_unreachable_database_without_a_traceba
     assert b"Connection refused" in done.stderr
     assert b"Traceback" not in done.stderr
     assert b"hunter2" not in done.stderr
+
+
+def test_flags_win_over_the_environment_without_reading_it(tmp_path: Path) -> None:
+    """A wrong PHONEWAGON_* variable does not stop a command whose flag replaces it."""
+    env = {
+        **os.environ,
+        "PHONEWAGON_RATE_LIMIT": "lots",
+        "PHONEWAGON_WORKERS": "2",
+        "PHONEWAGON_DATABASE_URL": "nosuchscheme://x",
+    }
+    done = subprocess.run(
+        [
+            SERVER_COMMAND,
+            "demo",
+            "--no-serve",
+            "--rate-limit",
+            "5/minute",
+            "--workers",
+            "1",
+            "--database-url",
+            f"sqlite:///{tmp_path / 'demo.db'}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "client secret" in done.stdout

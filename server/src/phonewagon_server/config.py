@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -71,36 +71,13 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from `PHONEWAGON_*` variables; keyword overrides (from flags) win."""
         env = os.environ if env is None else env
-        settings = cls()
-        if url := env.get("PHONEWAGON_DATABASE_URL"):
-            settings = replace(settings, database_url=url)
-        if url := env.get("PHONEWAGON_PUBLIC_URL"):
-            settings = replace(settings, public_url=url)
-        if rate := env.get("PHONEWAGON_RATE_LIMIT"):
-            settings = replace(settings, rate_limit=Rate.parse(rate))
-        if rate := env.get("PHONEWAGON_AUTH_FAILURE_LIMIT"):
-            settings = replace(settings, auth_failure_limit=Rate.parse(rate))
-        if url := env.get("PHONEWAGON_REDIS_URL"):
-            settings = replace(settings, redis_url=url)
-        if prefix := env.get("PHONEWAGON_REDIS_PREFIX"):
-            settings = replace(settings, redis_prefix=prefix)
-        if workers := env.get("PHONEWAGON_WORKERS"):
-            settings = replace(settings, workers=_positive(workers, "PHONEWAGON_WORKERS"))
-        if proxies := env.get("PHONEWAGON_TRUSTED_PROXIES"):
-            settings = replace(
-                settings, trusted_proxies=parse_networks(proxies, "PHONEWAGON_TRUSTED_PROXIES")
-            )
-        if origins := env.get("PHONEWAGON_CORS_ORIGINS"):
-            settings = replace(settings, cors_origins=parse_origins(origins))
-        if switch := env.get("PHONEWAGON_METRICS"):
-            settings = replace(settings, metrics=parse_switch(switch, "PHONEWAGON_METRICS"))
-        if allowed := env.get("PHONEWAGON_METRICS_ALLOW"):
-            settings = replace(
-                settings, metrics_allow=parse_networks(allowed, "PHONEWAGON_METRICS_ALLOW")
-            )
-        if log_format := env.get("PHONEWAGON_LOG_FORMAT"):
-            settings = replace(settings, log_format=log_format)
-        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        given = {name: value for name, value in overrides.items() if value is not None}
+        read_from_env = {
+            name: read(text)
+            for name, (variable, read) in _VARIABLES.items()
+            if name not in given and (text := env.get(variable))
+        }
+        settings = replace(cls(), **read_from_env, **given)
         settings = replace(settings, public_url=normalize_public_url(settings.public_url))
         if settings.log_format not in LOG_FORMATS:
             raise ConfigurationError(
@@ -178,3 +155,30 @@ def normalize_public_url(url: str) -> str:
             f"public URL {url!r} must be an absolute http(s) URL such as https://api.example.com"
         )
     return url.rstrip("/")
+
+
+def _text(value: str) -> str:
+    return value
+
+
+# Each setting's variable and how its text is read; a flag given for it wins, unread.
+_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "database_url": ("PHONEWAGON_DATABASE_URL", _text),
+    "public_url": ("PHONEWAGON_PUBLIC_URL", _text),
+    "rate_limit": ("PHONEWAGON_RATE_LIMIT", Rate.parse),
+    "auth_failure_limit": ("PHONEWAGON_AUTH_FAILURE_LIMIT", Rate.parse),
+    "redis_url": ("PHONEWAGON_REDIS_URL", _text),
+    "redis_prefix": ("PHONEWAGON_REDIS_PREFIX", _text),
+    "workers": ("PHONEWAGON_WORKERS", lambda text: _positive(text, "PHONEWAGON_WORKERS")),
+    "trusted_proxies": (
+        "PHONEWAGON_TRUSTED_PROXIES",
+        lambda text: parse_networks(text, "PHONEWAGON_TRUSTED_PROXIES"),
+    ),
+    "cors_origins": ("PHONEWAGON_CORS_ORIGINS", lambda text: parse_origins(text)),
+    "metrics": ("PHONEWAGON_METRICS", lambda text: parse_switch(text, "PHONEWAGON_METRICS")),
+    "metrics_allow": (
+        "PHONEWAGON_METRICS_ALLOW",
+        lambda text: parse_networks(text, "PHONEWAGON_METRICS_ALLOW"),
+    ),
+    "log_format": ("PHONEWAGON_LOG_FORMAT", _text),
+}
