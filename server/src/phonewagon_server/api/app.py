@@ -44,9 +44,9 @@ def create_app(
         return HTMLResponse(docs)
 
     routes = [
-        Route("/companies", companies.companies, methods=["GET"]),
-        Route("/campaigns", companies.campaigns, methods=["GET"]),
-        Route("/calls", calls.calls, methods=["GET"]),
+        Route("/companies", companies.get_companies, methods=["GET"]),
+        Route("/campaigns", companies.get_campaigns, methods=["GET"]),
+        Route("/calls", calls.get_calls, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs_page, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from phonewagon_server.api.auth import authorize
-from phonewagon_server.api.companies import COMPANY_ID, require_campaign, require_company
 from phonewagon_server.api.context import context_of
-from phonewagon_server.api.params import integer_parser, parse_params, text_parser
+from phonewagon_server.api.ownership import require_campaign, require_company
+from phonewagon_server.api.params import COMPANY_ID, integer_parser, parse_params, text_parser
 from phonewagon_server.api.responses import json_response
 from phonewagon_server.db.calls import list_calls
 from phonewagon_server.db.engine import Row
@@ -30,7 +30,7 @@ PARAMETERS = {
 _FIRST_TIME = CALL_FIELDS.index("is_first_time_caller")
 
 
-def calls(request: Request) -> Response:
+def get_calls(request: Request) -> Response:
     account_id = authorize(request)
     context = context_of(request)
     query = _call_query(account_id, parse_params(request, PARAMETERS), now_ms=context.now_ms())

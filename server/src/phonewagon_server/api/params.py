@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from phonewagon_server.errors import InvalidParameters, ParameterError
+from phonewagon_server.models import MAX_ID
 
 Parser = Callable[[str], Any]
 _DIGITS = re.compile(r"[0-9]+")
@@ -81,3 +82,6 @@ def text_parser(*, max_length: int) -> Parser:
         return value
 
     return parse
+
+
+COMPANY_ID = integer_parser(minimum=0, maximum=MAX_ID)

@@ -33,8 +33,6 @@ class Connection(Protocol):
         """Run a statement; the number of rows it changed."""
         ...
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
-
     def load_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Append rows to a (staging) table as fast as the engine takes them."""
         ...
@@ -106,9 +104,6 @@ class _SqliteConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.raw.execute(sql, params).rowcount
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.raw.executemany(sql, rows)
 
     def load_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         marks = ", ".join("?" for _ in columns)
@@ -203,10 +198,6 @@ class _PostgresConnection:
         ):
             for row in rows:
                 copy.write_row(row)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self.raw.cursor() as cursor:
-            cursor.executemany(_pg(sql), rows)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.raw.execute(_pg(sql), params).fetchall()
