@@ -195,7 +195,7 @@ def _run(settings: Settings, *, host: str, port: int, log_level: str) -> None:
     with opened_database(settings.database_url) as database:
         logger.info(
             "serving %s on http://%s:%d with %d worker(s) (next links: %s; rate limit: %s%s)",
-            settings.database_url.split("@")[-1],
+            settings.database_url,  # the log formatter masks its password
             _visible_host(host),
             port,
             settings.workers,
