@@ -1,3 +1,4 @@
+import fcntl
 import json
 from collections import Counter
 from datetime import timedelta
@@ -9,7 +10,7 @@ import pytest
 from fakes import DAY_MS, NOW_MS, FakeAPI, Interrupted, make_call, make_calls
 from phonewagon import Call, Page
 from phonewagon.export import FileFormat, read_calls
-from phonewagon.sync import STATE_FILE, SyncError, sync_calls
+from phonewagon.sync import LOCK_FILE, STATE_FILE, SyncError, sync_calls
 from phonewagon.times import utc_day
 
 HOUR_MS = 3_600_000
@@ -218,8 +219,36 @@ def test_no_temporary_file_is_left_and_leftovers_are_removed(api: FakeAPI, tmp_p
     leftover.write_text("half a file")
     sync_calls(api.client(), tmp_path)
     assert not leftover.exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [STATE_FILE]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == sorted(
+        [LOCK_FILE, STATE_FILE]
+    )
     assert all(not p.name.startswith(".") for p in (tmp_path / "calls").iterdir())
+
+
+def files_in(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()
+    }
+
+
+def test_a_second_sync_of_a_locked_directory_is_refused_and_changes_nothing(
+    api: FakeAPI, tmp_path: Path
+) -> None:
+    """Overlapping cron jobs: the second run must not touch what the first is writing."""
+    sync_calls(api.client(), tmp_path)
+    leftover = tmp_path / "calls" / ".2026-11-18.jsonl.tmp"  # as if the running sync wrote it
+    leftover.write_text("being written")
+    api.calls.append(make_call(61, start_time=NOW_MS + HOUR_MS))
+    before = files_in(tmp_path)
+    requests = len(api.requests)
+    with open(tmp_path / LOCK_FILE, "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SyncError, match=f"another sync of {tmp_path} is running"):
+            sync_calls(api.client(), tmp_path, lookback=timedelta(0))
+    assert files_in(tmp_path) == before
+    assert len(api.requests) == requests
+    summary = sync_calls(api.client(), tmp_path, lookback=timedelta(0))  # the lock is released
+    assert summary.new == 1
 
 
 def test_the_format_is_remembered_and_another_is_refused(api: FakeAPI, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import io
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +18,6 @@ from phonewagon import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
-    Call,
     Client,
     ConfigurationError,
     NotFoundError,
@@ -34,11 +33,13 @@ from phonewagon.export import (
     FORMATS,
     Format,
     format_of_path,
+    replacing,
     require_pyarrow,
     write_parquet,
     write_records,
 )
 from phonewagon.export import TEXT_WRITERS as CALL_WRITERS
+from phonewagon.models import calls_of
 from phonewagon.retry import parse_retry_after
 from phonewagon.sync import DEFAULT_LOOKBACK, SyncError, sync_calls
 from phonewagon.times import parse_duration, parse_time
@@ -194,9 +195,9 @@ def run_calls(args: argparse.Namespace, progress: Progress, make_client: MakeCli
             end_time=args.end_time,
             page_size=args.page_size,
         )
-        calls = _calls_of(pages, progress.on_page)
+        calls = calls_of(pages, progress.on_page)
         if output_format == "parquet":
-            with _replacing(Path(args.output)) as path:
+            with replacing(Path(args.output)) as path:
                 write_parquet(calls, path)
         else:
             with _open_text_output(args.output) as stream:
@@ -256,34 +257,10 @@ def _open_text_output(output: str | None) -> Iterator[TextIO]:
         sys.stdout.flush()
         return
     with (
-        _replacing(Path(str(output))) as path,
+        replacing(Path(str(output))) as path,
         open(path, "w", encoding="utf-8", newline="") as stream,
     ):
         yield stream
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary path that becomes `path` only when the block succeeds: no half-written files."""
-    if path.exists() and not path.is_file():  # /dev/stdout, a FIFO: write to it directly
-        yield path
-        return
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except OSError as error:
-        if error.filename == str(temporary):
-            error.filename = str(path)  # the user asked for `path`, not for our temporary
-        raise
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _calls_of(pages: Iterable[Page], on_page: Callable[[Page], None]) -> Iterator[Call]:
-    for page in pages:
-        on_page(page)
-        yield from page.calls
 
 
 # --- Progress -----------------------------------------------------------------------------------

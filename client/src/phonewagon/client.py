@@ -7,7 +7,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
@@ -20,8 +20,9 @@ from phonewagon.errors import (
     error_for_response,
     unexpected_response,
 )
-from phonewagon.models import EPOCH, Call, Campaign, Company, Page
+from phonewagon.models import Call, Campaign, Company, Page
 from phonewagon.retry import Pacer, RetryBudget, Wait
+from phonewagon.times import to_epoch_ms
 
 DEFAULT_BASE_URL: Final = "https://dev.phonewagon.com"
 USER_AGENT: Final = f"phonewagon-python/{__version__}"
@@ -276,7 +277,7 @@ def epoch_ms(value: Time, name: str = "time") -> int:
                 f"{name}={value!r} has no timezone; add one, "
                 "e.g. datetime(2024, 5, 1, tzinfo=timezone.utc)"
             )
-        return (value - EPOCH) // timedelta(milliseconds=1)
+        return to_epoch_ms(value)
     return _integer(value, name, unit="epoch milliseconds or a timezone-aware datetime")
 
 

@@ -10,6 +10,7 @@ import csv
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -251,6 +252,31 @@ def write_calls(calls: Iterable[Call], destination: Destination, file_format: Fo
         return write_parquet(calls, destination)
     with open(destination, "w", encoding="utf-8", newline="") as stream:
         return TEXT_WRITERS[file_format](calls, stream)
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` that becomes `path` only when the block succeeds.
+
+    The temporary is flushed to disk before it is swapped in atomically, so `path` holds either
+    the old or the whole new content, even after a crash; on failure it is removed. A `path` that
+    exists but is not a regular file (/dev/stdout, a FIFO) is written directly.
+    """
+    if path.exists() and not path.is_file():
+        yield path
+        return
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        yield temporary
+        with open(temporary, "r+b") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        if error.filename == str(temporary):
+            error.filename = str(path)  # the caller asked for `path`, not for our temporary
+        raise
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def read_calls(path: Destination, file_format: FileFormat) -> Iterator[Call]:

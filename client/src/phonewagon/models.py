@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final, Self
 
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+from phonewagon.times import from_epoch_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,7 @@ class Call:
     @property
     def started_at(self) -> datetime:
         """`start_time` as a timezone-aware UTC datetime."""
-        return EPOCH + timedelta(milliseconds=self.start_time)
+        return from_epoch_ms(self.start_time)
 
 
 CALL_FIELDS: Final[tuple[str, ...]] = tuple(field.name for field in fields(Call))
@@ -112,6 +112,16 @@ class Page:
     calls: list[Call]
     next_url: str | None
     url: str
+
+
+def calls_of(
+    pages: Iterable[Page], on_page: Callable[[Page], None] | None = None
+) -> Iterator[Call]:
+    """The calls of `pages` one at a time, calling `on_page` with each page as it arrives."""
+    for page in pages:
+        if on_page is not None:
+            on_page(page)
+        yield from page.calls
 
 
 def _integer(data: Mapping[str, Any], name: str) -> int:

@@ -1,6 +1,7 @@
 """Incremental pulls into a directory of day files that never holds a call twice.
 
     DIR/.phonewagon-sync.json      where the last sync got to (written last, atomically)
+    DIR/.phonewagon-sync.lock      held (flock) for the whole run: one sync of DIR at a time
     DIR/calls/2026-11-27.jsonl     the calls that started on that UTC day, newest first
 
 Each run fetches from `newest start_time synced - lookback` to now and merges what it gets into
@@ -11,9 +12,11 @@ fetches the same window again and ends with the same files.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from itertools import groupby
@@ -22,18 +25,20 @@ from typing import Any, get_args
 
 from phonewagon.client import Client
 from phonewagon.errors import PhonewagonError
-from phonewagon.export import FileFormat, read_calls, write_calls
-from phonewagon.models import Call, Page
+from phonewagon.export import FileFormat, read_calls, replacing, write_calls
+from phonewagon.models import Call, Page, calls_of
 from phonewagon.times import from_epoch_ms, utc_day
 
 STATE_FILE = ".phonewagon-sync.json"
+LOCK_FILE = ".phonewagon-sync.lock"
 CALLS_DIR = "calls"
 STATE_VERSION = 1
 DEFAULT_LOOKBACK = timedelta(days=3)
 
 
 class SyncError(PhonewagonError):
-    """The directory cannot be synced as asked (another format or filter, a damaged state file)."""
+    """The directory cannot be synced as asked (another format or filter, a damaged state file,
+    another sync of it running)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,49 @@ def sync_calls(
     on_page: Callable[[Page], None] | None = None,
 ) -> SyncSummary:
     root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root):
+        return _sync_locked(
+            client,
+            root,
+            lookback=lookback,
+            file_format=file_format,
+            company_id=company_id,
+            campaign_id=campaign_id,
+            on_page=on_page,
+        )
+
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `root` for the block, or refuse at once if another run holds it.
+
+    The lock file stays: removing it would let a third run lock a new file while the second
+    still holds the old one.
+    """
+    descriptor = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncError(
+                f"another sync of {root} is running: wait for it to finish, then try again"
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _sync_locked(
+    client: Client,
+    root: Path,
+    *,
+    lookback: timedelta,
+    file_format: FileFormat | None,
+    company_id: int | None,
+    campaign_id: str | None,
+    on_page: Callable[[Page], None] | None,
+) -> SyncSummary:
     previous = read_state(root)
     state = _requested_state(previous, file_format, company_id=company_id, campaign_id=campaign_id)
     calls_dir = root / CALLS_DIR
@@ -96,7 +144,7 @@ def sync_calls(
     summary = SyncSummary(start_time=start_time, newest_start_time=newest)
     # Calls come newest first, so a day is complete as soon as a call of an earlier day arrives:
     # one day at a time is in memory, never the whole window.
-    for day, day_calls in groupby(_calls_of(pages, on_page), key=lambda c: utc_day(c.start_time)):
+    for day, day_calls in groupby(calls_of(pages, on_page), key=lambda c: utc_day(c.start_time)):
         fetched = list(day_calls)
         summary.newest_start_time = max(
             summary.newest_start_time or 0, max(call.start_time for call in fetched)
@@ -108,13 +156,6 @@ def sync_calls(
 
     write_state(root, replace(state, newest_start_time=summary.newest_start_time))
     return summary
-
-
-def _calls_of(pages: Iterable[Page], on_page: Callable[[Page], None] | None) -> Iterator[Call]:
-    for page in pages:
-        if on_page is not None:
-            on_page(page)
-        yield from page.calls
 
 
 def _merge_day(
@@ -136,17 +177,9 @@ def _merge_day(
         changed = True
     if changed:
         newest_first = sorted(by_sid.values(), key=lambda c: (c.start_time, c.id), reverse=True)
-        _replace_file(path, lambda tmp: write_calls(newest_first, tmp, file_format))
+        with replacing(path) as temporary:
+            write_calls(newest_first, temporary, file_format)
     return changed
-
-
-def _replace_file(path: Path, write: Callable[[Path], object]) -> None:
-    """Write a temporary file beside `path`, flush it to disk, then swap it in atomically."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    with open(temporary, "r+b") as written:
-        os.fsync(written.fileno())
-    os.replace(temporary, path)
 
 
 def _remove_leftover_temporaries(calls_dir: Path) -> None:
@@ -214,7 +247,8 @@ def write_state(directory: Path, state: SyncState) -> None:
         "campaign_id": state.campaign_id,
     }
     text = json.dumps(body, indent=2) + "\n"
-    _replace_file(directory / STATE_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    with replacing(directory / STATE_FILE) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 def _requested_state(
