@@ -71,6 +71,7 @@ def _server_problem_types() -> set[str]:
         problems.render_http_error(_request(), HTTPException(404)),
         problems.render_http_error(_request(), HTTPException(405, headers={"Allow": "GET"})),
         problems.render_unexpected_error(_request(), RuntimeError("boom")),
+        *(problems.render_refusal(_request(), status, "too big") for status in (413, 414, 431)),
     ]
     return types | {json.loads(bytes(response.body))["type"] for response in rendered}
 
@@ -231,7 +232,7 @@ def test_problem_examples_are_what_the_server_renders(spec: dict[str, Any]) -> N
 def test_every_server_problem_type_is_anchored_in_the_docs(docs: str) -> None:
     """Each `type` URI the server can answer with points at an anchor of the docs page."""
     types = _server_problem_types()
-    slugs = {t.removeprefix(f"{PUBLIC_URL}/docs#problem-") for t in types}
+    slugs = {t.removeprefix(f"{PUBLIC_URL}/docs#problem-") for t in types if t != "about:blank"}
     assert slugs >= {
         "invalid-parameters",
         "unauthenticated",

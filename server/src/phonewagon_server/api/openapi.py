@@ -13,6 +13,7 @@ from typing import Any
 
 from phonewagon_server import errors, models
 from phonewagon_server.api import calls
+from phonewagon_server.api.problems import REFUSAL_TITLES
 
 Json = dict[str, Any]
 
@@ -52,17 +53,26 @@ HEADERS: dict[str, tuple[str | int, str]] = {
     "WWW-Authenticate": ('Basic realm="phonewagon"', "The Basic challenge."),
     "Allow": ("GET, HEAD", "The methods the path answers."),
     "Cache-Control": ("no-store", "On every response: call data must not linger in caches."),
+    "X-Request-ID": (
+        "e69fd1e11cdc40fea04d32b471d6978d",
+        "On every response: this request's id in the server's logs. A plain"
+        " `[A-Za-z0-9._-]{1,64}` sent by the client is kept; otherwise a new one.",
+    ),
 }
 RATE_LIMIT = ("RateLimit-Policy", "RateLimit")
 # Error responses (components/responses), by the status they answer with.
 ERRORS = {400: "InvalidParameters", 401: "Unauthenticated", 404: "NotFound", 405: "NotAllowed",
-          429: "RateLimited", 500: "InternalError", 503: "DatabaseUnavailable"}  # fmt: skip
+          413: "BodyRefused", 414: "URLTooLong", 429: "RateLimited", 431: "HeadersTooLarge",
+          500: "InternalError", 503: "DatabaseUnavailable"}  # fmt: skip
+# Refused before any endpoint, for the request's size or shape: on every API path.
+REFUSALS = (413, 414, 431)
 
 
 def _headers(*required: str, optional: tuple[str, ...] = ()) -> Json:
-    """The response headers named, each with its example; `Cache-Control` always."""
+    """The response headers named, each with its example; `Cache-Control` and `X-Request-ID`
+    always."""
     headers = {}
-    for name in (*required, "Cache-Control", *optional):
+    for name in (*required, "Cache-Control", "X-Request-ID", *optional):
         example, description = HEADERS[name]
         schema = {"type": "integer" if isinstance(example, int) else "string"}
         headers[name] = {"description": description, "required": name not in optional,
@@ -97,6 +107,24 @@ def _error(example: Json, headers: Json, description: str) -> Json:
     return _response(description, PROBLEM_JSON, "Problem", example, headers)
 
 
+def _refusal_responses() -> Json:
+    """413, 414 and 431: `about:blank` problems, since the status says it all."""
+    details = {
+        413: "This API takes no request body: send parameters in the query string.",
+        414: "The URL is longer than the server takes.",
+        431: "The request's headers are larger than the server takes.",
+    }
+    return {
+        ERRORS[status]: _error(
+            {"type": "about:blank", "title": REFUSAL_TITLES[status], "status": status,
+             "detail": detail},
+            _headers(),
+            f"{REFUSAL_TITLES[status]}: refused before any work, and the connection closed.",
+        )
+        for status, detail in details.items()
+    }  # fmt: skip
+
+
 def _error_responses(base: str) -> Json:
     unknown = errors.ParameterError(
         "compnay_id",
@@ -127,6 +155,7 @@ def _error_responses(base: str) -> Json:
             "The `company_id` or `campaign_id` is not one of the account's: the same answer "
             "whether it is another account's or does not exist. Also the answer for a path the "
             "API does not have."),
+        **_refusal_responses(),
         "NotAllowed": _error(not_allowed, _headers("Allow"),
             "The API only reads: its paths answer `GET` (and `HEAD`), other methods 405."),
         "RateLimited": _error(_body(base, limited), retry,
@@ -239,18 +268,18 @@ def build_openapi(public_url: str) -> dict[str, Any]:
             "/companies": _get("List companies", "The account's companies, ordered by id.",
                 f'{curl} "{base}/companies"',
                 _ok("The companies.", "CompaniesPage", {"companies": companies}),
-                400, 401, 429, 503),
+                400, 401, 429, 503, *REFUSALS),
             "/campaigns": _get("List campaigns", "Campaign ids are strings. Without "
                 "`company_id`: every campaign of the account.",
                 f'{curl} "{base}/campaigns?company_id=1001"',
                 _ok("The campaigns.", "CampaignsPage", {"campaigns": campaigns}),
-                400, 401, 404, 429, 503, params=("company_id",)),
+                400, 401, 404, 429, 503, *REFUSALS, params=("company_id",)),
             "/calls": _get("Query calls", "No parameter is required: without any, every call "
                 "of the account. Newest first (`start_time`, then `id`, descending); follow "
                 "`next` until it is absent to get every matching call exactly once.",
                 f'{curl} "{base}/calls?campaign_id=s2212&page_size=1"',
                 _ok("A page of calls.", "CallsPage", {"calls": [CALL_EXAMPLE], "next": next_url}),
-                400, 401, 404, 429, 503, params=tuple(PARAMETERS)),
+                400, 401, 404, 429, 503, *REFUSALS, params=tuple(PARAMETERS)),
             "/healthz": _get("Liveness", "The process answers. No credentials needed.",
                 f'curl "{base}/healthz"', _ok("Alive.", "Health", {"status": "ok"}, public=True),
                 public=True),
