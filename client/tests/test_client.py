@@ -347,3 +347,12 @@ def test_relative_next_link_is_resolved_against_the_page(
     api.answer(api.calls_page([2], "/calls?before_id=2"), api.calls_page([1]))
     assert [call.id for call in make_client().calls()] == [2, 1]
     assert api.urls[1] == f"{api.base_url}/calls?before_id=2"
+
+
+def test_a_misspelt_filter_is_refused_before_any_request(
+    api: FakeAPI, make_client: MakeClient
+) -> None:
+    """`compnay_id=` must not quietly fetch every call of the account."""
+    with pytest.raises(TypeError, match="unknown filter 'compnay_id'"):
+        make_client().calls(compnay_id=1)  # type: ignore[call-arg]
+    assert api.requests == []

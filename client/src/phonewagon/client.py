@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Self, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -29,6 +29,18 @@ USER_AGENT: Final = f"phonewagon-python/{__version__}"
 
 Time = int | datetime
 Params = dict[str, str | int]
+
+
+class CallFilters(TypedDict, total=False):
+    """What `calls()` and `pages()` take; each may be left out (or None). Times are inclusive."""
+
+    company_id: int | None
+    campaign_id: str | None
+    start_time: Time | None
+    end_time: Time | None
+    page_size: int | None
+
+
 Record = TypeVar("Record")
 logger = logging.getLogger("phonewagon")
 
@@ -123,38 +135,23 @@ class Client:
         body = _json_with_list(response, "campaigns")
         return _records(response, body["campaigns"], Campaign.from_dict)
 
-    def calls(
-        self,
-        *,
-        company_id: int | None = None,
-        campaign_id: str | None = None,
-        start_time: Time | None = None,
-        end_time: Time | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[Call]:
+    def calls(self, **filters: Unpack[CallFilters]) -> Iterator[Call]:
         """Every matching call, newest first, fetched one page at a time as you iterate."""
-        pages = self.pages(
-            company_id=company_id,
-            campaign_id=campaign_id,
-            start_time=start_time,
-            end_time=end_time,
-            page_size=page_size,
-        )
-        return (call for page in pages for call in page.calls)
+        return (call for page in self.pages(**filters) for call in page.calls)
 
-    def pages(
-        self,
-        *,
-        company_id: int | None = None,
-        campaign_id: str | None = None,
-        start_time: Time | None = None,
-        end_time: Time | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[Page]:
+    def pages(self, **filters: Unpack[CallFilters]) -> Iterator[Page]:
         """The pages of `calls()`, following each `next` link until there is none.
 
         Arguments are checked now; requests are made as you iterate. Both times are inclusive.
         """
+        unknown = sorted(set(filters) - set(CallFilters.__annotations__))
+        if unknown:  # a typo such as compnay_id must not quietly fetch every call
+            raise TypeError(
+                f"unknown filter {unknown[0]!r}: use {', '.join(CallFilters.__annotations__)}"
+            )
+        company_id, campaign_id = filters.get("company_id"), filters.get("campaign_id")
+        start_time, end_time = filters.get("start_time"), filters.get("end_time")
+        page_size = filters.get("page_size")
         params: Params = {}
         if company_id is not None:
             params["company_id"] = _integer(company_id, "company_id")
