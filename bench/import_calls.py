@@ -17,27 +17,20 @@ import datetime as dt
 import os
 import platform
 import random
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
+from testbed import BENCHMARKS, ROOT, postgres_schema, postgres_version, write_section
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Call imports"
-POSTGRES_URL = os.environ.get(
-    "PHONEWAGON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 DAY_MS = 86_400_000
 
 
@@ -247,26 +240,9 @@ def run_sqlite(workdir: Path, path: Path, rows: int, campaigns: list[Campaign]) 
 
 
 def run_postgres(path: Path, rows: int, campaigns: list[Campaign]) -> Timing:
-    schema = f"pw_bench_{uuid.uuid4().hex[:12]}"
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
+    with postgres_schema() as url:
         account_id = prepare(url, campaigns)
         return bench_backend("PostgreSQL", url, path, rows, account_id)
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-def postgres_version() -> str:
-    try:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-    except psycopg.Error:
-        return "unknown"
-    return str(row[0]).split()[0] if row else "unknown"
 
 
 def table(timings: list[Timing]) -> str:
@@ -315,19 +291,6 @@ def sqlite_version() -> str:
     import sqlite3
 
     return sqlite3.sqlite_version
-
-
-def write_section(text: str) -> None:
-    """Replace the "## Call imports" section of docs/benchmarks.md, or append it."""
-    current = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    block = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: block, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + block
-    BENCHMARKS.parent.mkdir(parents=True, exist_ok=True)
-    BENCHMARKS.write_text(updated.rstrip("\n") + "\n")
 
 
 def main() -> None:

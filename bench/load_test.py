@@ -19,7 +19,6 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import re
 import signal
 import socket
 import statistics
@@ -35,9 +34,9 @@ from pathlib import Path
 
 import httpx
 import orjson
-import psycopg
 import redis
 from import_calls import COMPANIES, generate_calls, plan_campaigns
+from testbed import BENCHMARKS, ROOT, postgres_schema, postgres_version, write_section
 
 from phonewagon_server.db import Database, open_database
 from phonewagon_server.db import accounts as account_rows
@@ -45,12 +44,7 @@ from phonewagon_server.db import companies as company_rows
 from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.imports import import_calls
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Load"
-POSTGRES_URL = os.environ.get(
-    "PHONEWAGON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 REDIS_URL = os.environ.get("PHONEWAGON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PAGE_SIZE = 1000
 
@@ -63,20 +57,6 @@ class Account:
 
 
 # --- the deployment under test ----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A URL whose connections live in a fresh schema of the test database, dropped afterwards."""
-    schema = f"pw_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @contextlib.contextmanager
@@ -317,15 +297,6 @@ def measure(*, accounts: int, calls: int, passes: int, workers: int) -> Result:
 # --- the report ---------------------------------------------------------------------------------
 
 
-def postgres_version() -> str:
-    try:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-    except psycopg.Error:
-        return "unknown"
-    return str(row[0]).split()[0] if row else "unknown"
-
-
 def redis_version() -> str:
     try:
         client = redis.Redis.from_url(REDIS_URL)
@@ -374,18 +345,6 @@ def section(result: Result, *, command: str) -> str:
             "",
         ]
     )
-
-
-def write_section(text: str, title: str = SECTION) -> None:
-    """Replace the section `title` of docs/benchmarks.md, or append it; the others stay."""
-    current = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    block = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: block, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + block
-    BENCHMARKS.write_text(updated.rstrip("\n") + "\n")
 
 
 def main() -> None:

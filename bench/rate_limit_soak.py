@@ -27,18 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
-from load_test import (
-    BENCHMARKS,
-    REDIS_URL,
-    ROOT,
-    create_account,
-    machine,
-    postgres_schema,
-    redis_prefix,
-    serve,
-    server_tracebacks,
-    write_section,
-)
+from load_test import REDIS_URL, create_account, machine, redis_prefix, serve, server_tracebacks
+from testbed import BENCHMARKS, ROOT, postgres_schema, write_section
 
 from phonewagon_server.db import open_database
 from phonewagon_server.db.migrations import upgrade
