@@ -14,8 +14,9 @@ from phonewagon_server.config import Rate, Settings
 from phonewagon_server.db import Connection, Database
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
-from phonewagon_server.db.calls import STORED_FIELDS, upsert_calls
-from phonewagon_server.models import CALL_IMPORT_FIELDS, Campaign, Company
+from phonewagon_server.db.calls import upsert_calls
+from phonewagon_server.imports import validate_record
+from phonewagon_server.models import Campaign, Company
 
 POSTGRES_URL = os.environ.get(
     "PHONEWAGON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -118,8 +119,7 @@ class World:
         for start_time in start_times:
             self._sids += 1
             sid = f"CA{self._sids:032x}"
-            values = {name: "" for name in CALL_IMPORT_FIELDS}
-            values |= {
+            values: dict[str, Any] = {
                 "sid": sid,
                 "campaign_id": campaign.id,
                 "start_time": start_time,
@@ -131,11 +131,7 @@ class World:
                 "to_number": "+18445551234",
             }
             values |= fields
-            rows.append(
-                tuple(
-                    campaign.company_id if f == "company_id" else values[f] for f in STORED_FIELDS
-                )
-            )
+            rows.append(validate_record(values, {campaign.id: campaign}))  # as an import would
             sids.append(sid)
         for chunk in range(0, len(rows), 1000):
             with self.database.transaction(write=True) as tx:

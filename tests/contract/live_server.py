@@ -21,8 +21,9 @@ from phonewagon_server.config import Rate, Settings
 from phonewagon_server.db import Database
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
-from phonewagon_server.db.calls import STORED_FIELDS, upsert_calls
-from phonewagon_server.models import CALL_IMPORT_FIELDS, Campaign, Company
+from phonewagon_server.db.calls import upsert_calls
+from phonewagon_server.imports import validate_record
+from phonewagon_server.models import Campaign, Company
 
 NOW_MS = 1_700_000_000_000
 ROOMY = Rate(limit=100_000, window=60)  # pages as fast as it likes: pacing is tested end to end
@@ -106,8 +107,7 @@ class Accounts:
         for start_time in start_times:
             self._sids += 1
             sid = f"CA{self._sids:032x}"
-            values = {name: "" for name in CALL_IMPORT_FIELDS}
-            values |= {
+            values: dict[str, Any] = {
                 "sid": sid,
                 "campaign_id": campaign.id,
                 "start_time": start_time,
@@ -123,12 +123,7 @@ class Accounts:
                 "contact_name": "Zoë Ångström",
             }
             values |= fields
-            rows.append(
-                tuple(
-                    campaign.company_id if name == "company_id" else values[name]
-                    for name in STORED_FIELDS
-                )
-            )
+            rows.append(validate_record(values, {campaign.id: campaign}))  # as an import would
             sids.append(sid)
         for chunk in range(0, len(rows), 1000):
             with self.database.transaction(write=True) as tx:
