@@ -17,9 +17,8 @@ import pytest
 
 from phonewagon_server.db import Database, open_database
 from phonewagon_server.db.calls import explain_list_calls, list_calls
-from phonewagon_server.db.engine import Row
 from phonewagon_server.db.migrations import upgrade
-from phonewagon_server.models import CALL_FIELDS, MAX_PAGE_SIZE, CallQuery
+from phonewagon_server.models import MAX_PAGE_SIZE, CallQuery
 from server_testkit import NOW_MS, POSTGRES_URL, World, postgres_schema_url
 
 CALLS_PER_CAMPAIGN = 4_000  # the account under test: 2 companies x 2 campaigns
@@ -79,9 +78,9 @@ def _fill(database: Database) -> dict[str, CallQuery]:
         # spread over the same year: seconds = x mod year, spelled without `%` for psycopg.
         tx.execute(
             "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
-            " INSERT INTO calls (account_id, company_id, campaign_id, start_time, sid)"
+            " INSERT INTO calls (account_id, company_id, campaign_id, start_time, sid, head, tail)"
             " SELECT account_id, company_id, id, ? - (x - x / ? * ?) * 1000,"
-            "  'FILL' || id || '-' || i"
+            "  'FILL' || id || '-' || i, '{\"id\":', '}'"
             " FROM (SELECT k.account_id, k.company_id, k.id, i, i * 7919 + k.account_id * 13 AS x"
             "  FROM campaigns k CROSS JOIN n"
             f"  WHERE k.account_id IN ({', '.join('?' * len(others))})) AS filler",
@@ -103,12 +102,8 @@ def _deep(database: Database, query: CallQuery) -> CallQuery:
     """The query a `next` link makes after `DEEP_OFFSET` calls of this shape."""
     with database.transaction() as tx:
         last = list_calls(tx, query, limit=DEEP_OFFSET)[-1]
-    start_time, call_id = _start_time_and_id(last)
+    start_time, call_id, _ = last
     return replace(query, end_time=start_time, before_id=call_id)
-
-
-def _start_time_and_id(row: Row) -> tuple[int, int]:
-    return int(row[CALL_FIELDS.index("start_time")]), int(row[CALL_FIELDS.index("id")])
 
 
 def _plan(data: PlannedData, shape: str, depth: str) -> list[str]:

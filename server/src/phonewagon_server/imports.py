@@ -21,6 +21,7 @@ import orjson
 from phonewagon_server.db import Database
 from phonewagon_server.db.calls import STORED_FIELDS, upsert_calls
 from phonewagon_server.db.companies import list_campaigns
+from phonewagon_server.documents import render_call
 from phonewagon_server.models import (
     CALL_BOOLEAN_FIELDS,
     CALL_DERIVED_FIELDS,
@@ -34,7 +35,6 @@ REQUIRED_FIELDS = ("sid", "campaign_id", "start_time")
 _KNOWN_FIELDS = frozenset((*CALL_IMPORT_FIELDS, *CALL_DERIVED_FIELDS))
 _INTEGER_FIELDS = ("duration", "start_time")
 _SID_INDEX = STORED_FIELDS.index("sid")
-_CAMPAIGN_INDEX = CALL_IMPORT_FIELDS.index("campaign_id")
 _FIELD_KINDS = tuple(
     (name, name not in _INTEGER_FIELDS and name not in CALL_BOOLEAN_FIELDS)
     for name in CALL_IMPORT_FIELDS
@@ -186,18 +186,19 @@ def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any
             raise RowError(f"{name} is required")
     from_text = isinstance(record, _CsvRecord)
     get = record.get
-    values: list[Any] = []
+    call: dict[str, Any] = {}
     for name, is_plain_string in _FIELD_KINDS:
         raw = get(name)
         # Most values are already clean strings: take them without a call per field.
         if is_plain_string and raw.__class__ is str and "\x00" not in raw:
-            values.append(raw)
+            call[name] = raw
         else:
-            values.append(_read_value(name, raw, from_text=from_text))
-    campaign = campaigns.get(values[_CAMPAIGN_INDEX])
+            call[name] = _read_value(name, raw, from_text=from_text)
+    campaign = campaigns.get(call["campaign_id"])
     if campaign is None:
-        raise RowError(f"unknown campaign_id {values[_CAMPAIGN_INDEX]!r} for this account")
-    return (campaign.company_id, *values)
+        raise RowError(f"unknown campaign_id {call['campaign_id']!r} for this account")
+    head, tail = render_call(call, campaign)
+    return (campaign.company_id, campaign.id, call["start_time"], call["sid"], head, tail)
 
 
 def _read_value(name: str, raw: Any, *, from_text: bool) -> Any:

@@ -12,11 +12,12 @@ from phonewagon_server.api.auth import authorize
 from phonewagon_server.api.context import context_of
 from phonewagon_server.api.ownership import require_campaign, require_company
 from phonewagon_server.api.params import COMPANY_ID, integer_parser, parse_params, text_parser
-from phonewagon_server.api.responses import json_response
+from phonewagon_server.api.responses import rendered_json_response
 from phonewagon_server.db.calls import list_calls
 from phonewagon_server.db.engine import Row
+from phonewagon_server.documents import render_page
 from phonewagon_server.errors import InvalidParameters, ParameterError
-from phonewagon_server.models import CALL_FIELDS, MAX_EPOCH_MS, MAX_ID, MAX_PAGE_SIZE, CallQuery
+from phonewagon_server.models import MAX_EPOCH_MS, MAX_ID, MAX_PAGE_SIZE, CallQuery
 
 EPOCH_MS = integer_parser(minimum=0, maximum=MAX_EPOCH_MS, unit="epoch milliseconds")
 PARAMETERS = {
@@ -27,7 +28,6 @@ PARAMETERS = {
     "page_size": integer_parser(minimum=1, maximum=MAX_PAGE_SIZE, clamp=True),
     "before_id": integer_parser(minimum=0, maximum=MAX_ID),
 }
-_FIRST_TIME = CALL_FIELDS.index("is_first_time_caller")
 
 
 def get_calls(request: Request) -> Response:
@@ -41,10 +41,9 @@ def get_calls(request: Request) -> Response:
             require_campaign(tx, account_id, query.campaign_id)
         rows = list_calls(tx, query, limit=query.page_size + 1)
     page = rows[: query.page_size]
-    body: dict[str, Any] = {"calls": [_render_call(row) for row in page]}
-    if len(rows) > query.page_size:
-        body["next"] = next_link(context.settings.public_url, query, last=page[-1])
-    return json_response(request, body)
+    more = len(rows) > query.page_size
+    link = next_link(context.settings.public_url, query, last=page[-1]) if more else None
+    return rendered_json_response(request, render_page((row[2] for row in page), link))
 
 
 def _call_query(account_id: int, params: dict[str, Any], *, now_ms: int) -> CallQuery:
@@ -64,19 +63,14 @@ def _call_query(account_id: int, params: dict[str, Any], *, now_ms: int) -> Call
     )
 
 
-def _render_call(row: Row) -> dict[str, Any]:
-    call = dict(zip(CALL_FIELDS, row, strict=True))
-    call["is_first_time_caller"] = bool(row[_FIRST_TIME])
-    return call
-
-
 def next_link(public_url: str, query: CallQuery, *, last: Row) -> str:
-    """The same query, resumed after `last`: calls at its millisecond with a smaller id, then older.
+    """The same query, resumed after `last` (a `list_calls` row): calls at its millisecond with
+    a smaller id, then older.
 
     `end_time` moves to the last call's time, so a client that ignores `before_id` and pages by
     `end_time` itself still gets a valid (if overlapping) next page.
     """
-    call = dict(zip(CALL_FIELDS, last, strict=True))
+    start_time, call_id = last[0], last[1]
     params: list[tuple[str, object]] = []
     if query.company_id is not None:
         params.append(("company_id", query.company_id))
@@ -85,7 +79,7 @@ def next_link(public_url: str, query: CallQuery, *, last: Row) -> str:
     params += [
         ("page_size", query.page_size),
         ("start_time", query.start_time),
-        ("end_time", call["start_time"]),
-        ("before_id", call["id"]),
+        ("end_time", start_time),
+        ("before_id", call_id),
     ]
     return f"{public_url}/calls?{urlencode(params)}"

@@ -1,4 +1,8 @@
-"""Calls: the keyset page query and the idempotent bulk upsert that imports use."""
+"""Calls: the keyset page query and the idempotent bulk upsert that imports use.
+
+Each call is stored as its rendered JSON document (see `documents`), beside the few columns that
+find it: account, company, campaign, start time, id and sid.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from phonewagon_server.db.engine import Connection, Row
-from phonewagon_server.models import CALL_FIELDS, CALL_IMPORT_FIELDS, CallQuery
-
-_SELECT = ", ".join("k.name" if f == "campaign_name" else f"c.{f}" for f in CALL_FIELDS)
+from phonewagon_server.models import CallQuery
 
 # What an import writes for each call, after (account_id, sid) identifies it.
-STORED_FIELDS: tuple[str, ...] = ("company_id", *CALL_IMPORT_FIELDS)
+STORED_FIELDS: tuple[str, ...] = ("company_id", "campaign_id", "start_time", "sid", "head", "tail")
 
 
 def list_calls(tx: Connection, query: CallQuery, *, limit: int) -> list[Row]:
-    """Up to `limit` calls matching `query`, newest first, each row in `CALL_FIELDS` order."""
+    """Up to `limit` calls matching `query`, newest first, as (start_time, id, JSON document)."""
     return tx.fetchall(*_page_query(query, limit))
 
 
@@ -54,7 +56,7 @@ def _page_query(query: CallQuery, limit: int) -> tuple[str, list[Any]]:
         params += [query.start_time, query.end_time, query.before_id]
     params.append(limit)
     sql = (
-        f"SELECT {_SELECT} FROM calls c JOIN campaigns k ON k.id = c.campaign_id"
+        "SELECT c.start_time, c.id, c.head || c.id || c.tail FROM calls c"
         f" WHERE {' AND '.join(where)}"
         " ORDER BY c.start_time DESC, c.id DESC LIMIT ?"
     )

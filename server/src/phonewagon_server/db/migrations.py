@@ -6,10 +6,12 @@ that start together apply each migration once; on SQLite the write lock does the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from phonewagon_server.db.engine import Connection, Database, Dialect
-from phonewagon_server.models import CALL_STRING_FIELDS
+from phonewagon_server.documents import render_call
+from phonewagon_server.models import CALL_STRING_FIELDS, Campaign
 
 _MIGRATION_LOCK = 7_406_920_001  # any constant shared by every worker
 
@@ -20,6 +22,7 @@ class Migration:
     name: str
     sqlite: tuple[str, ...]
     postgresql: tuple[str, ...]
+    then: Callable[[Connection], None] | None = None  # a data step, after the statements
 
     def statements(self, dialect: Dialect) -> tuple[str, ...]:
         return self.sqlite if dialect == "sqlite" else self.postgresql
@@ -76,6 +79,44 @@ def _tables(identity: str, boolean: str) -> tuple[str, ...]:
     )
 
 
+# Version 2 stores each call as its rendered JSON document (documents.py) in place of one column
+# per field: the columns that find a call stay, the rest is read back into `head` and `tail`.
+_V1_FIELDS = ("duration", "is_first_time_caller", *CALL_STRING_FIELDS)
+_V1_DROPPED = tuple(f for f in _V1_FIELDS if f != "sid")
+_DOCUMENT_COLUMNS = (
+    "ALTER TABLE calls ADD COLUMN head TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE calls ADD COLUMN tail TEXT NOT NULL DEFAULT ''",
+)
+_RENDER_BATCH = 5000
+
+
+def _render_stored_calls(tx: Connection) -> None:
+    select = (
+        "SELECT c.id, c.account_id, c.company_id, k.name, c.campaign_id, c.start_time, "
+        + ", ".join(f"c.{f}" for f in _V1_FIELDS)
+        + " FROM calls c JOIN campaigns k ON k.id = c.campaign_id"
+        " WHERE c.id > ? ORDER BY c.id LIMIT ?"
+    )
+    tx.execute("CREATE TEMP TABLE rendered_calls (id BIGINT PRIMARY KEY, head TEXT, tail TEXT)")
+    last_id = 0
+    while rows := tx.fetchall(select, (last_id, _RENDER_BATCH)):
+        documents = []
+        for call_id, account_id, company_id, name, campaign_id, start_time, *values in rows:
+            fields = dict(zip(_V1_FIELDS, values, strict=True))
+            fields.update(campaign_id=campaign_id, start_time=start_time)
+            fields["is_first_time_caller"] = bool(fields["is_first_time_caller"])
+            campaign = Campaign(campaign_id, company_id, account_id, name)
+            documents.append((call_id, *render_call(fields, campaign)))
+        tx.load_rows("rendered_calls", ("id", "head", "tail"), documents)
+        last_id = rows[-1][0]
+    tx.execute(
+        "UPDATE calls SET head = r.head, tail = r.tail FROM rendered_calls r WHERE calls.id = r.id"
+    )
+    tx.execute("DROP TABLE rendered_calls")
+    for column in _V1_DROPPED:
+        tx.execute(f"ALTER TABLE calls DROP COLUMN {column}")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -92,6 +133,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             " ON account_id, campaign_id FROM calls",
         ),
     ),
+    Migration(
+        version=2,
+        name="calls stored as rendered JSON documents",
+        sqlite=_DOCUMENT_COLUMNS,
+        postgresql=_DOCUMENT_COLUMNS,
+        then=_render_stored_calls,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -102,10 +150,10 @@ def current_version(database: Database) -> int:
         return _applied_version(tx)
 
 
-def upgrade(database: Database) -> list[Migration]:
-    """Apply every pending migration; return those applied (none when already current)."""
+def upgrade(database: Database, *, to_version: int = LATEST_VERSION) -> list[Migration]:
+    """Apply every pending migration up to `to_version`; return those applied."""
     applied: list[Migration] = []
-    for migration in MIGRATIONS:
+    for migration in MIGRATIONS[:to_version]:
         with database.transaction(write=True) as tx:
             if tx.dialect == "postgresql":
                 tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
@@ -113,6 +161,8 @@ def upgrade(database: Database) -> list[Migration]:
                 continue
             for statement in migration.statements(tx.dialect):
                 tx.execute(statement)
+            if migration.then is not None:
+                migration.then(tx)
             tx.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                 (migration.version, migration.name),

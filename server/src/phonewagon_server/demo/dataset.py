@@ -12,6 +12,7 @@ from phonewagon_server.db.engine import Connection, Database
 from phonewagon_server.demo.catalog import COMPANIES
 from phonewagon_server.demo.traffic import DAY_MS, HISTORY_START_MS, generate_calls
 from phonewagon_server.errors import ConfigurationError
+from phonewagon_server.imports import validate_record
 from phonewagon_server.models import Campaign, Company
 
 DEMO_ACCOUNT_NAME: Final = "Phonewagon Demo Agency"
@@ -97,7 +98,9 @@ def _create_demo(tx: Connection, *, rng: random.Random, now_ms: int, scale: floa
         now=created_at,
     )
     made_companies, made_campaigns = _create_companies(tx, account.id, now=created_at)
-    rows = generate_calls(rng, [c.id for c in made_companies], until_ms=midnight, scale=scale)
+    generated = generate_calls(rng, [c.id for c in made_companies], until_ms=midnight, scale=scale)
+    by_id = {campaign.id: campaign for campaign in made_campaigns}
+    rows = [validate_record(call, by_id) for call in generated]
     for start in range(0, len(rows), BATCH_SIZE):
         calls.upsert_calls(tx, account.id, rows[start : start + BATCH_SIZE])
     return DemoData(

@@ -6,7 +6,6 @@ import math
 import random
 from typing import Any, Final
 
-from phonewagon_server.db.calls import STORED_FIELDS
 from phonewagon_server.demo.catalog import COMPANIES, CompanySpec, fictional_numbers
 from phonewagon_server.demo.visits import draw_visit
 from phonewagon_server.models import CALL_STRING_FIELDS
@@ -37,8 +36,8 @@ _Call = dict[str, Any]
 
 def generate_calls(
     rng: random.Random, company_ids: list[int], *, until_ms: int, scale: float
-) -> list[tuple[Any, ...]]:
-    """Every call from HISTORY_START_MS to `until_ms`, oldest first, as `STORED_FIELDS` rows."""
+) -> list[dict[str, Any]]:
+    """Every call from HISTORY_START_MS to `until_ms`, oldest first, as import records."""
     callers = _Callers(rng)
     sids: set[str] = set()
     busy_from = max(until_ms - BUSY_DAYS * DAY_MS, HISTORY_START_MS)
@@ -56,7 +55,7 @@ def generate_calls(
         key=lambda c: int(c["start_time"]),
     )
     _mark_first_time_callers(kept)
-    return [tuple(call[field] for field in STORED_FIELDS) for call in kept]
+    return kept
 
 
 def _daily_mean(day_ms: int, *, busy_from: int, until_ms: int) -> float:

@@ -1,0 +1,46 @@
+"""A call is stored as the JSON the API sends: rendered once when written, never again when read.
+
+Reading a page is then a matter of joining 1000 stored strings, instead of turning some 37,000
+values into Python objects and back into JSON (docs/decisions/0009). Only `id`, which the database
+assigns on insert, is left out: each document is stored as the text before it and the text after
+it, and the page query splices them around the id.
+
+    {"account_id":1,"ad_position":"",...,"gclid":"","id":  12345  ,"is_first_time_caller":true,...}
+    └──────────────────── head ─────────────────────────┘  └ id ┘  └────────── tail ────────────┘
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import orjson
+
+from phonewagon_server.models import Campaign
+
+# Keys are rendered sorted, so `"id":` comes right after `"gclid"` and before
+# `"is_first_time_caller"`. Inside a JSON string every `"` is escaped as `\"`, so these bytes,
+# with their bare quotes, can only be the key itself.
+_ID_PLACEHOLDER: Final = b',"id":0,'
+
+
+def render_call(fields: Mapping[str, Any], campaign: Campaign) -> tuple[str, str]:
+    """The (head, tail) of a call's JSON document; `fields` holds every importable field."""
+    document = dict(fields)
+    document.update(
+        account_id=campaign.account_id,
+        company_id=campaign.company_id,
+        campaign_name=campaign.name,
+        id=0,
+    )
+    rendered = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    cut = rendered.index(_ID_PLACEHOLDER) + len(_ID_PLACEHOLDER) - 2
+    return rendered[:cut].decode(), rendered[cut + 1 :].decode()
+
+
+def render_page(documents: Iterable[str], next_url: str | None) -> bytes:
+    """The body of a `/calls` answer, as `orjson.dumps({"calls": [...], "next": ...})` has it."""
+    calls = ",".join(documents).encode()
+    if next_url is None:
+        return b'{"calls":[' + calls + b"]}"
+    return b'{"calls":[' + calls + b'],"next":' + orjson.dumps(next_url) + b"}"
