@@ -12,7 +12,7 @@ import pytest
 
 from phonewagon_server import credentials, demo
 from phonewagon_server.db import accounts, migrations
-from phonewagon_server.db.calls import list_calls
+from phonewagon_server.db.calls import read_page
 from phonewagon_server.db.engine import Database, open_database
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.models import CallQuery
@@ -148,9 +148,9 @@ def test_seed_example_request_finds_a_call(full: tuple[Database, demo.DemoData])
         campaign_id="s2212",
     )
     with database.transaction() as tx:
-        page = list_calls(tx, query, limit=1)
-    assert len(page) == 1
-    call = orjson.loads(page[0][2])
+        page = read_page(tx, query)
+    assert page.count == 1
+    call = orjson.loads(page.documents)
     assert call["campaign_name"] == "Facebook"
     assert call["start_time"] <= SEED_EXAMPLE_END_TIME
 

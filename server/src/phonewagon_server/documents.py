@@ -11,7 +11,7 @@ it, and the page query splices them around the id.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
@@ -38,9 +38,9 @@ def render_call(fields: Mapping[str, Any], campaign: Campaign) -> tuple[str, str
     return rendered[:cut].decode(), rendered[cut + 1 :].decode()
 
 
-def render_page(documents: Iterable[str], next_url: str | None) -> bytes:
-    """The body of a `/calls` answer, as `orjson.dumps({"calls": [...], "next": ...})` has it."""
-    calls = ",".join(documents).encode()
+def render_page(documents: bytes, next_url: str | None) -> bytes:
+    """The body of a `/calls` answer, as `orjson.dumps({"calls": [...], "next": ...})` has it;
+    `documents` are the calls' documents joined by commas."""
     if next_url is None:
-        return b'{"calls":[' + calls + b"]}"
-    return b'{"calls":[' + calls + b'],"next":' + orjson.dumps(next_url) + b"}"
+        return b"".join((b'{"calls":[', documents, b"]}"))
+    return b"".join((b'{"calls":[', documents, b'],"next":', orjson.dumps(next_url), b"}"))

@@ -13,8 +13,7 @@ from phonewagon_server.api.context import context_of
 from phonewagon_server.api.ownership import require_campaign, require_company
 from phonewagon_server.api.params import COMPANY_ID, integer_parser, parse_params, text_parser
 from phonewagon_server.api.responses import rendered_json_response
-from phonewagon_server.db.calls import list_calls
-from phonewagon_server.db.engine import Row
+from phonewagon_server.db.calls import read_page
 from phonewagon_server.documents import render_page
 from phonewagon_server.errors import InvalidParameters, ParameterError
 from phonewagon_server.models import MAX_EPOCH_MS, MAX_ID, MAX_PAGE_SIZE, CallQuery
@@ -39,11 +38,11 @@ def get_calls(request: Request) -> Response:
             require_company(tx, account_id, query.company_id)
         if query.campaign_id is not None:
             require_campaign(tx, account_id, query.campaign_id)
-        rows = list_calls(tx, query, limit=query.page_size + 1)
-    page = rows[: query.page_size]
-    more = len(rows) > query.page_size
-    link = next_link(context.settings.public_url, query, last=page[-1]) if more else None
-    return rendered_json_response(request, render_page((row[2] for row in page), link))
+        page = read_page(tx, query)
+    link = None
+    if page.resume_after is not None:
+        link = next_link(context.settings.public_url, query, last=page.resume_after)
+    return rendered_json_response(request, render_page(page.documents, link))
 
 
 def _call_query(account_id: int, params: dict[str, Any], *, now_ms: int) -> CallQuery:
@@ -63,9 +62,9 @@ def _call_query(account_id: int, params: dict[str, Any], *, now_ms: int) -> Call
     )
 
 
-def next_link(public_url: str, query: CallQuery, *, last: Row) -> str:
-    """The same query, resumed after `last` (a `list_calls` row): calls at its millisecond with
-    a smaller id, then older.
+def next_link(public_url: str, query: CallQuery, *, last: tuple[int, int]) -> str:
+    """The same query, resumed after `last`, a call's (start_time, id): calls at its millisecond
+    with a smaller id, then older.
 
     `end_time` moves to the last call's time, so a client that ignores `before_id` and pages by
     `end_time` itself still gets a valid (if overlapping) next page.

@@ -17,19 +17,60 @@ from phonewagon_server.models import CallQuery
 STORED_FIELDS: tuple[str, ...] = ("company_id", "campaign_id", "start_time", "sid", "head", "tail")
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    documents: bytes  # the page's calls as JSON, newest first, separated by commas
+    count: int
+    resume_after: tuple[int, int] | None  # (start_time, id) of its last call, if more match
+
+
+def read_page(tx: Connection, query: CallQuery) -> Page:
+    """The page `query` asks for, its documents joined by the engine that joins them fastest.
+
+    SQLite reads the keys from the index alone (which calls, and whether more follow), then
+    joins those calls' documents itself, in a snapshot shared by both reads: Python handles one
+    value per page. PostgreSQL sends a large aggregate slower than the rows it is made of
+    (string_agg: 3.3 ms against 1.5 ms per page), so it sends rows, joined here.
+    """
+    if tx.dialect == "postgresql":
+        rows = tx.fetchall(*page_query(query, query.page_size + 1, documents=True))
+        shown = rows[: query.page_size]
+        documents = ",".join([row[2] for row in shown]).encode()
+    else:
+        rows = list_calls(tx, query, limit=query.page_size + 1)
+        shown = rows[: query.page_size]
+        joined = tx.fetchone(*_joined_documents(query, shown[0], shown[-1])) if shown else None
+        documents = joined[0] if joined else b""
+    if not shown:
+        return Page(b"", 0, None)
+    oldest = shown[-1]
+    resume_after = (oldest[0], oldest[1]) if len(rows) > query.page_size else None
+    return Page(documents, len(shown), resume_after)
+
+
 def list_calls(tx: Connection, query: CallQuery, *, limit: int) -> list[Row]:
-    """Up to `limit` calls matching `query`, newest first, as (start_time, id, JSON document)."""
-    return tx.fetchall(*_page_query(query, limit))
+    """The (start_time, id) of up to `limit` calls matching `query`, newest first."""
+    return tx.fetchall(*page_query(query, limit))
 
 
-def explain_list_calls(tx: Connection, query: CallQuery, *, limit: int) -> list[str]:
-    """The engine's plan for `list_calls(query)`, one line per step (for tests and docs)."""
-    sql, params = _page_query(query, limit)
+def explain_read_page(tx: Connection, query: CallQuery) -> list[list[str]]:
+    """The engine's plan for each read of `read_page(query)`, one line per step (for tests and
+    docs)."""
+    if tx.dialect == "postgresql":
+        return [_explain(tx, *page_query(query, query.page_size + 1, documents=True))]
+    plans = [_explain(tx, *page_query(query, query.page_size + 1))]
+    shown = list_calls(tx, query, limit=query.page_size)
+    if shown:
+        plans.append(_explain(tx, *_joined_documents(query, shown[0], shown[-1])))
+    return plans
+
+
+def _explain(tx: Connection, sql: str, params: list[Any]) -> list[str]:
     prefix = "EXPLAIN QUERY PLAN " if tx.dialect == "sqlite" else "EXPLAIN "
     return [str(row[-1]) for row in tx.fetchall(prefix + sql, params)]
 
 
-def _page_query(query: CallQuery, limit: int) -> tuple[str, list[Any]]:
+def _filters(query: CallQuery) -> tuple[list[str], list[Any]]:
     where = ["c.account_id = ?"]
     params: list[Any] = [query.account_id]
     if query.company_id is not None:
@@ -38,6 +79,13 @@ def _page_query(query: CallQuery, limit: int) -> tuple[str, list[Any]]:
     if query.campaign_id is not None:
         where.append("c.campaign_id = ?")
         params.append(query.campaign_id)
+    return where, params
+
+
+def page_query(query: CallQuery, limit: int, *, documents: bool = False) -> tuple[str, list[Any]]:
+    """The keys of a page's calls and of the one after, in page order: an index-only range read
+    (with `documents`, each call's document too)."""
+    where, params = _filters(query)
     if query.before_id is None:
         where.append("c.start_time BETWEEN ? AND ?")
         params += [query.start_time, query.end_time]
@@ -55,10 +103,26 @@ def _page_query(query: CallQuery, limit: int) -> tuple[str, list[Any]]:
         where += ["c.start_time >= ?", "(c.start_time, c.id) < (?, ?)"]
         params += [query.start_time, query.end_time, query.before_id]
     params.append(limit)
+    columns = "c.start_time, c.id, c.head || c.id || c.tail" if documents else "c.start_time, c.id"
     sql = (
-        "SELECT c.start_time, c.id, c.head || c.id || c.tail FROM calls c"
-        f" WHERE {' AND '.join(where)}"
+        f"SELECT {columns} FROM calls c WHERE {' AND '.join(where)}"
         " ORDER BY c.start_time DESC, c.id DESC LIMIT ?"
+    )
+    return sql, params
+
+
+def _joined_documents(query: CallQuery, newest: Row, oldest: Row) -> tuple[str, list[Any]]:
+    """SQLite: the documents of the calls from `newest` down to `oldest`, in page order, joined."""
+    where, params = _filters(query)
+    where += ["c.start_time BETWEEN ? AND ?", "(c.start_time, c.id) <= (?, ?)"]
+    where.append("(c.start_time, c.id) >= (?, ?)")
+    params += [oldest[0], newest[0], newest[0], newest[1], oldest[0], oldest[1]]
+    # An ordered subquery is never flattened into an aggregate (rule 16 of SQLite's query
+    # flattener), so group_concat takes the rows in this order.
+    sql = (
+        "SELECT CAST(group_concat(document, ',') AS BLOB) FROM"
+        " (SELECT c.head || c.id || c.tail AS document FROM calls c"
+        f" WHERE {' AND '.join(where)} ORDER BY c.start_time DESC, c.id DESC)"
     )
     return sql, params
 
