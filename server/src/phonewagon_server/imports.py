@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,13 @@ _FIELD_KINDS = tuple(
     (name, name not in _INTEGER_FIELDS and name not in CALL_BOOLEAN_FIELDS)
     for name in CALL_IMPORT_FIELDS
 )
+_TEXT_FIELDS = tuple(name for name, is_text in _FIELD_KINDS if is_text)
+_texts_of = operator.itemgetter(*_TEXT_FIELDS)
+# What a JSON record leaves out, as the API renders it: "" for text, 0, false.
+_DEFAULTS: dict[str, Any] = {name: "" for name in _TEXT_FIELDS} | {
+    "duration": 0,
+    "is_first_time_caller": False,
+}
 _DIGITS = re.compile(r"^[0-9]+$")
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 MAX_DURATION_SECONDS = 7 * 24 * 3600
@@ -185,6 +193,36 @@ def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any
         if record.get(name) in (None, ""):
             raise RowError(f"{name} is required")
     from_text = isinstance(record, _CsvRecord)
+    call = None if from_text else _clean_json_call(record)
+    if call is None:
+        call = _read_call(record, from_text=from_text)
+    campaign = campaigns.get(call["campaign_id"])
+    if campaign is None:
+        raise RowError(f"unknown campaign_id {call['campaign_id']!r} for this account")
+    head, tail = render_call(call, campaign)
+    return (campaign.company_id, campaign.id, call["start_time"], call["sid"], head, tail)
+
+
+def _clean_json_call(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The call of a JSON record whose every value already has its type, or None to read it
+    value by value. Most records are such, and checking them whole costs a third as much."""
+    call = _DEFAULTS | record
+    texts = _texts_of(call)
+    if set(map(type, texts)) != {str} or "\x00" in "".join(texts):
+        return None
+    duration, start_time = call["duration"], call["start_time"]
+    if (
+        duration.__class__ is not int
+        or start_time.__class__ is not int
+        or call["is_first_time_caller"].__class__ is not bool
+        or not 0 <= duration <= MAX_DURATION_SECONDS
+        or not 0 <= start_time <= MAX_EPOCH_MS
+    ):
+        return None
+    return call
+
+
+def _read_call(record: dict[str, Any], *, from_text: bool) -> dict[str, Any]:
     get = record.get
     call: dict[str, Any] = {}
     for name, is_plain_string in _FIELD_KINDS:
@@ -194,11 +232,7 @@ def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any
             call[name] = raw
         else:
             call[name] = _read_value(name, raw, from_text=from_text)
-    campaign = campaigns.get(call["campaign_id"])
-    if campaign is None:
-        raise RowError(f"unknown campaign_id {call['campaign_id']!r} for this account")
-    head, tail = render_call(call, campaign)
-    return (campaign.company_id, campaign.id, call["start_time"], call["sid"], head, tail)
+    return call
 
 
 def _read_value(name: str, raw: Any, *, from_text: bool) -> Any:
