@@ -34,13 +34,14 @@ typecheck: install ## mypy strict on both packages
 
 check: lint typecheck test ## ready to push? format, lint, types and tests
 
-bench: install ## run the benchmarks (about 10 min) and write docs/benchmarks.md
+bench: install ## run every benchmark (about 30 min) and write docs/benchmarks.md
+	$(UV) run python bench/pages.py --write
 	$(UV) run python bench/import_calls.py --write
 	$(UV) run python bench/load_test.py --write
 	$(UV) run python bench/rate_limit_soak.py --write
 
-bench-quick: install ## a quick pass over the benchmarks (smaller data, nothing written)
-	$(UV) run python bench/import_calls.py --quick
+bench-quick: install ## every figure of the pages benchmark on smaller data, in under 2 min
+	$(UV) run python bench/pages.py --quick
 
 clean: ## remove local databases and caches
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis phonewagon.db* phonewagon-demo.db*
