@@ -204,12 +204,12 @@ def _run(settings: Settings, *, host: str, port: int, log_level: str) -> None:
             ", shared in Redis" if settings.redis_url else "",
         )
         if settings.workers == 1:
-            _uvicorn(create_app(settings, database), settings, **listen)
+            run_uvicorn(create_app(settings, database), settings, **listen)
             return
     # Each worker process rebuilds the settings from the environment and opens its own pool.
     os.environ.update(settings.as_env())
     with _shared_metrics(settings):
-        _uvicorn("phonewagon_server.api.asgi:app_from_env", settings, **listen)
+        run_uvicorn("phonewagon_server.api.asgi:app_from_env", settings, **listen)
 
 
 @contextlib.contextmanager
@@ -230,7 +230,7 @@ def _shared_metrics(settings: Settings) -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _uvicorn(
+def run_uvicorn(
     app: ASGIApp | str,
     settings: Settings,
     *,
@@ -239,6 +239,8 @@ def _uvicorn(
     log_level: str,
     log_config: dict[str, Any],
 ) -> None:
+    """Serve `app` (or the factory it names) as `serve` does: bench/small_requests.py runs a
+    bare app through this too, so the two differ only in the app."""
     uvicorn.run(
         app,
         host=host,
