@@ -73,6 +73,7 @@ def create_app(
         account_limiter=build_limiter(settings.rate_limit, settings, clock=monotonic),
         auth_failure_limiter=build_limiter(settings.auth_failure_limit, settings, clock=monotonic),
         wall_clock=wall_clock,
+        short_work_inline=database.dialect == "sqlite" and settings.redis_url is None,
     )
     return app
 

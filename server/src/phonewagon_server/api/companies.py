@@ -13,7 +13,15 @@ from phonewagon_server.api.responses import json_response
 from phonewagon_server.db.companies import list_campaigns, list_companies
 
 
-def get_companies(request: Request) -> Response:
+async def get_companies(request: Request) -> Response:
+    return await context_of(request).run_short(_companies, request)
+
+
+async def get_campaigns(request: Request) -> Response:
+    return await context_of(request).run_short(_campaigns, request)
+
+
+def _companies(request: Request) -> Response:
     account_id = authorize(request)
     parse_params(request, {})
     with context_of(request).database.transaction() as tx:
@@ -21,7 +29,7 @@ def get_companies(request: Request) -> Response:
     return json_response(request, {"companies": [{"id": c.id, "name": c.name} for c in found]})
 
 
-def get_campaigns(request: Request) -> Response:
+def _campaigns(request: Request) -> Response:
     account_id = authorize(request)
     params = parse_params(request, {"company_id": COMPANY_ID})
     company_id = params.get("company_id")
