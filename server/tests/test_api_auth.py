@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from starlette.testclient import TestClient
 
+from phonewagon_server.api import create_app
+from phonewagon_server.config import Settings
+from phonewagon_server.credentials import VerifiedCredentials
+from phonewagon_server.db import Database
+from phonewagon_server.db.accounts import revoke_credential
+from phonewagon_server.errors import ConfigurationError
 from server_testkit import FakeClock, Tenant, World
 
 ENDPOINTS = ["/companies", "/campaigns", "/calls"]
@@ -32,8 +40,6 @@ def test_every_endpoint_requires_credentials(api: TestClient, path: str) -> None
 def test_unknown_id_wrong_secret_and_revoked_credential_get_the_same_answer(
     api: TestClient, tenant: Tenant, world: World
 ) -> None:
-    from phonewagon_server.db.accounts import revoke_credential
-
     revoked_id, revoked_secret = world.credential(tenant)
     with world.database.transaction(write=True) as tx:
         revoke_credential(tx, revoked_id, now=0)
@@ -86,8 +92,6 @@ def test_several_credentials_of_one_account_work_at_once(
 def test_revoking_one_credential_leaves_the_others_working(
     api: TestClient, tenant: Tenant, world: World
 ) -> None:
-    from phonewagon_server.db.accounts import revoke_credential
-
     second = world.credential(tenant)
     with world.database.transaction(write=True) as tx:
         revoke_credential(tx, tenant.client_id, now=0)
@@ -134,3 +138,92 @@ def test_repeated_failures_from_one_address_are_throttled(
     assert api.get("/companies", auth=tenant.auth).status_code == 200  # the owner still gets in
     clock.advance(60)
     assert api.get("/companies", auth=(tenant.client_id, "wrong")).status_code == 401
+
+
+# Verified credentials are trusted for `credential_cache_seconds` (5 by default) without the
+# database: a revocation takes effect within that time, and never sooner than the next request.
+
+
+def revoke(world: World, client_id: str) -> None:
+    with world.database.transaction(write=True) as tx:
+        revoke_credential(tx, client_id, now=0)
+
+
+def test_a_revoked_credential_is_refused_within_the_credential_cache_time(
+    api: TestClient, tenant: Tenant, world: World, clock: FakeClock, settings: Settings
+) -> None:
+    assert api.get("/companies", auth=tenant.auth).status_code == 200
+    revoke(world, tenant.client_id)
+    clock.advance(settings.credential_cache_seconds - 0.01)
+    assert api.get("/companies", auth=tenant.auth).status_code == 200  # verified 4.99 s ago
+    clock.advance(0.01)
+    assert_unauthenticated(api.get("/companies", auth=tenant.auth))
+    clock.advance(600)
+    assert_unauthenticated(api.get("/companies", auth=tenant.auth))
+
+
+def test_a_verified_credential_admits_no_other_secret_for_its_client_id(
+    api: TestClient, tenant: Tenant
+) -> None:
+    assert api.get("/companies", auth=tenant.auth).status_code == 200
+    assert_unauthenticated(api.get("/companies", auth=(tenant.client_id, tenant.secret + "x")))
+    assert_unauthenticated(api.get("/companies", auth=(tenant.client_id, tenant.secret[:-1])))
+    assert_unauthenticated(api.get("/companies", auth=("pwid_other", tenant.secret)))
+    assert api.get("/companies", auth=tenant.auth).status_code == 200
+
+
+def test_requests_with_a_verified_credential_still_spend_the_accounts_quota(
+    api: TestClient, tenant: Tenant
+) -> None:
+    answers = [api.get("/companies", auth=tenant.auth) for _ in range(51)]
+    assert [a.status_code for a in answers] == [200] * 50 + [429]
+    assert answers[0].headers["ratelimit-policy"] == '"default";q=50;w=60'
+    assert answers[0].headers["ratelimit"] == '"default";r=49;t=60'
+    assert answers[49].headers["ratelimit"] == '"default";r=0;t=60'
+    assert answers[50].headers["retry-after"] == "60"
+
+
+@pytest.fixture
+def uncached_api(database: Database, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+    uncached = replace(settings, credential_cache_seconds=0)
+    with TestClient(create_app(uncached, database, wall_clock=clock, monotonic=clock)) as client:
+        yield client
+
+
+def test_without_the_credential_cache_a_revocation_is_refused_at_the_next_request(
+    uncached_api: TestClient, tenant: Tenant, world: World
+) -> None:
+    assert uncached_api.get("/companies", auth=tenant.auth).status_code == 200
+    revoke(world, tenant.client_id)
+    assert_unauthenticated(uncached_api.get("/companies", auth=tenant.auth))
+
+
+def test_the_credential_cache_time_is_read_from_the_environment() -> None:
+    assert Settings().credential_cache_seconds == 5
+    assert (
+        Settings.from_env({"PHONEWAGON_CREDENTIAL_CACHE_SECONDS": "0"}).credential_cache_seconds
+        == 0
+    )
+    assert (
+        Settings.from_env({"PHONEWAGON_CREDENTIAL_CACHE_SECONDS": "30"}).as_env()[
+            "PHONEWAGON_CREDENTIAL_CACHE_SECONDS"
+        ]
+        == "30"
+    )
+    for bad in ("-1", "five", "1.5"):
+        with pytest.raises(ConfigurationError, match="PHONEWAGON_CREDENTIAL_CACHE_SECONDS"):
+            Settings.from_env({"PHONEWAGON_CREDENTIAL_CACHE_SECONDS": bad})
+
+
+def test_the_credential_cache_stays_bounded_and_forgets_expired_entries_first() -> None:
+    clock = FakeClock()
+    cache = VerifiedCredentials(5, clock=clock, max_entries=3)
+    cache.remember("Basic old", 1)
+    clock.advance(5)
+    cache.remember("Basic a", 2)
+    cache.remember("Basic b", 3)
+    assert cache.account_of("Basic old") is None  # expired
+    cache.remember("Basic c", 4)  # full: the expired entry makes room
+    assert [cache.account_of(f"Basic {k}") for k in "abc"] == [2, 3, 4]
+    cache.remember("Basic d", 5)  # full of live entries: all are forgotten
+    assert [cache.account_of(f"Basic {k}") for k in "abcd"] == [None, None, None, 5]

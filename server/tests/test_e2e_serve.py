@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from phonewagon_server.config import Settings
+
 COMMAND = shutil.which("phonewagon-server") or str(
     Path(sys.executable).with_name("phonewagon-server")
 )
@@ -155,7 +157,13 @@ def test_an_account_set_up_with_the_cli_is_served_over_the_network(
 
     revoked = cli("credentials", "revoke", account["client_id"], env=env)
     assert revoked["client_id"] == account["client_id"]
-    assert httpx.get(f"{server.url}/companies", auth=auth).status_code == 401
+    # A verified credential is trusted for PHONEWAGON_CREDENTIAL_CACHE_SECONDS (5) after it was
+    # last checked against the database: the revocation takes effect within that time.
+    deadline = time.monotonic() + Settings().credential_cache_seconds + 1
+    while (status := httpx.get(f"{server.url}/companies", auth=auth).status_code) != 401:
+        assert status in (200, 429)
+        assert time.monotonic() < deadline, "the revoked credential is still accepted"
+        time.sleep(0.2)
 
 
 def test_serve_stops_cleanly_on_sigterm(server: Server) -> None:

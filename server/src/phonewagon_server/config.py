@@ -53,6 +53,9 @@ class Settings:
     rate_limit: Rate = Rate(limit=50, window=60)
     # Failed authentications one client address may make before it is answered 429.
     auth_failure_limit: Rate = Rate(limit=20, window=60)
+    # How long a verified credential is trusted without asking the database again: a revoked
+    # one is refused at most this many seconds after its revocation. 0: ask on every request.
+    credential_cache_seconds: int = 5
     # Where rate-limit logs are shared between worker processes and machines.
     redis_url: str | None = None
     # Namespace of this deployment's keys in Redis, should several share one.
@@ -98,6 +101,7 @@ class Settings:
             "PHONEWAGON_PUBLIC_URL": self.public_url,
             "PHONEWAGON_RATE_LIMIT": self.rate_limit.spec,
             "PHONEWAGON_AUTH_FAILURE_LIMIT": self.auth_failure_limit.spec,
+            "PHONEWAGON_CREDENTIAL_CACHE_SECONDS": str(self.credential_cache_seconds),
             "PHONEWAGON_WORKERS": str(self.workers),
             "PHONEWAGON_REDIS_PREFIX": self.redis_prefix,
             "PHONEWAGON_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
@@ -114,6 +118,12 @@ class Settings:
 def _positive(text: str, name: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ConfigurationError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str, name: str) -> int:
+    if not text.strip().isdigit():
+        raise ConfigurationError(f"{name} must be a whole number of seconds, not {text!r}")
     return int(text)
 
 
@@ -167,6 +177,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "public_url": ("PHONEWAGON_PUBLIC_URL", _text),
     "rate_limit": ("PHONEWAGON_RATE_LIMIT", Rate.parse),
     "auth_failure_limit": ("PHONEWAGON_AUTH_FAILURE_LIMIT", Rate.parse),
+    "credential_cache_seconds": (
+        "PHONEWAGON_CREDENTIAL_CACHE_SECONDS",
+        lambda text: _seconds(text, "PHONEWAGON_CREDENTIAL_CACHE_SECONDS"),
+    ),
     "redis_url": ("PHONEWAGON_REDIS_URL", _text),
     "redis_prefix": ("PHONEWAGON_REDIS_PREFIX", _text),
     "workers": ("PHONEWAGON_WORKERS", lambda text: _positive(text, "PHONEWAGON_WORKERS")),

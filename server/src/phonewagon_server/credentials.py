@@ -2,7 +2,8 @@
 
 Secrets are 256 random bits made by the server, so a fast hash is enough: nobody can guess one,
 and a slow password hash would cost 50-300 ms on every request. Both halves carry a prefix that
-secret scanners can match (`pwid_`, `pwsk_`).
+secret scanners can match (`pwid_`, `pwsk_`). A verified credential is then trusted for a few
+seconds (`VerifiedCredentials`), which spares a client's following requests the database.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 
 CLIENT_ID_PREFIX = "pwid_"
 SECRET_PREFIX = "pwsk_"  # noqa: S105 - a prefix, not a secret
@@ -34,3 +37,39 @@ def verify_secret(secret: str, stored_hash: str | None) -> bool:
     """Constant-time check of `secret` against `stored_hash` (None: unknown or revoked id)."""
     matches = hmac.compare_digest(hash_secret(secret), stored_hash or _UNKNOWN_HASH)
     return matches and stored_hash is not None
+
+
+class VerifiedCredentials:
+    """Credentials verified in the last `ttl` seconds, so a client's next requests skip the
+    database: a revoked credential is refused at most `ttl` seconds after its revocation.
+
+    Keyed by a SHA-256 of the whole `Authorization` value, never the secret itself. Only
+    successes are kept, so a new credential works at once and a failure is never remembered.
+    At `max_entries` the expired entries go, and if that is not enough, all of them.
+    """
+
+    def __init__(
+        self, ttl: float, *, clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000
+    ) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: dict[bytes, tuple[int, float]] = {}  # key -> (account id, expiry)
+
+    def account_of(self, authorization: str) -> int | None:
+        entry = self._entries.get(_key(authorization)) if self.ttl > 0 else None
+        return entry[0] if entry is not None and self._clock() < entry[1] else None
+
+    def remember(self, authorization: str, account_id: int) -> None:
+        if self.ttl <= 0:
+            return
+        now = self._clock()
+        if len(self._entries) >= self._max_entries:
+            self._entries = {k: e for k, e in self._entries.items() if e[1] > now}
+            if len(self._entries) >= self._max_entries:
+                self._entries = {}
+        self._entries[_key(authorization)] = (account_id, now + self.ttl)
+
+
+def _key(authorization: str) -> bytes:
+    return hashlib.sha256(authorization.encode()).digest()

@@ -21,6 +21,7 @@ from phonewagon_server.api.metrics import Metrics, metrics_endpoint
 from phonewagon_server.api.responses import JSONResponse
 from phonewagon_server.api.security import RequestLimits, SecurityHeaders, cors_middleware
 from phonewagon_server.config import Settings
+from phonewagon_server.credentials import VerifiedCredentials
 from phonewagon_server.db import Database
 from phonewagon_server.errors import PhonewagonError
 from phonewagon_server.ratelimit import Clock, build_limiter
@@ -72,6 +73,9 @@ def create_app(
         database=database,
         account_limiter=build_limiter(settings.rate_limit, settings, clock=monotonic),
         auth_failure_limiter=build_limiter(settings.auth_failure_limit, settings, clock=monotonic),
+        verified_credentials=VerifiedCredentials(
+            settings.credential_cache_seconds, clock=monotonic
+        ),
         wall_clock=wall_clock,
         short_work_inline=database.dialect == "sqlite" and settings.redis_url is None,
     )

@@ -45,7 +45,11 @@ def authorize(request: Request) -> int:
 
 
 def _authenticate(request: Request) -> int | None:
-    credentials = _basic_credentials(request.headers.get("authorization", ""))
+    header = request.headers.get("authorization", "")
+    verified = context_of(request).verified_credentials
+    if (account_id := verified.account_of(header)) is not None:
+        return account_id
+    credentials = _basic_credentials(header)
     if credentials is None:
         return None
     client_id, secret = credentials
@@ -54,6 +58,7 @@ def _authenticate(request: Request) -> int | None:
     valid = verify_secret(secret, found[1] if found else None)  # same work for unknown ids
     if found is None or not valid:
         return None
+    verified.remember(header, found[0])
     return found[0]
 
 

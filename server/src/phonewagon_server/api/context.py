@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from phonewagon_server.config import Settings
+from phonewagon_server.credentials import VerifiedCredentials
 from phonewagon_server.db import Database
 from phonewagon_server.ratelimit import Limiter
 
@@ -24,6 +25,7 @@ class AppContext:
     database: Database
     account_limiter: Limiter
     auth_failure_limiter: Limiter
+    verified_credentials: VerifiedCredentials
     wall_clock: Callable[[], float] = field(default=time.time)
     # Whether a short request's blocking work may run on the event loop: see `run_short`.
     short_work_inline: bool = False
