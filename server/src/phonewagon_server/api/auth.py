@@ -45,7 +45,7 @@ def authorize(request: Request) -> int:
 
 
 def _authenticate(request: Request) -> int | None:
-    header = request.headers.get("authorization", "")
+    header = _authorization(request)
     verified = context_of(request).verified_credentials
     if (account_id := verified.account_of(header)) is not None:
         return account_id
@@ -60,6 +60,15 @@ def _authenticate(request: Request) -> int | None:
         return None
     verified.remember(header, found[0])
     return found[0]
+
+
+def _authorization(request: Request) -> str:
+    """The first `Authorization` header, read without building all of `request.headers`."""
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            header: str = value.decode("latin-1")
+            return header
+    return ""
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +20,7 @@ from phonewagon_server.logs import REQUEST_ID
 access_log = logging.getLogger("phonewagon_server.access")
 REQUEST_ID_SHAPE = re.compile(rb"[A-Za-z0-9._\-]{1,64}")
 MAX_LOGGED_PATH = 512
+ACCESS_LINE = "%s %s %d %.1f ms"
 
 
 class Edge:
@@ -76,25 +77,30 @@ class Edge:
             )
         if access_log.isEnabledFor(logging.INFO):
             path = scope["path"][:MAX_LOGGED_PATH]
-            access_log.info(
-                "%s %s %d %.1f ms",
-                scope["method"],
-                path,
-                status,
-                seconds * 1000,
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": path,
-                        "query": scope["query_string"][:MAX_LOGGED_PATH].decode("latin-1"),
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 2),
-                        "client": scope["client"][0] if scope.get("client") else None,
-                        "account_id": account_id,
-                    }
-                },
+            fields = {
+                "method": scope["method"],
+                "path": path,
+                "query": scope["query_string"][:MAX_LOGGED_PATH].decode("latin-1"),
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "client": scope["client"][0] if scope.get("client") else None,
+                "account_id": account_id,
+            }
+            # `info()` would first walk the stack for the caller's file and line, unused here.
+            args = (scope["method"], path, status, seconds * 1000)
+            record = access_log.makeRecord(
+                access_log.name,
+                logging.INFO,
+                __file__,
+                0,
+                ACCESS_LINE,
+                args,
+                None,
+                None,
+                extra={"fields": fields},
             )
+            access_log.handle(record)
 
 
 def _request_id(scope: Scope) -> str:
@@ -102,4 +108,4 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and REQUEST_ID_SHAPE.fullmatch(value):
             return bytes(value).decode("ascii")
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)

@@ -77,6 +77,8 @@ class Metrics:
             "Requests answered 503 because the database could not be reached.",
             registry=registry,
         )
+        # Each request's two series, looked up once: `labels()` takes a lock and builds a key.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         for limit in ("account", "auth_failure"):
             self.rate_limited.labels(limit)
         if self.multiprocess_dir is None:
@@ -90,8 +92,12 @@ class Metrics:
     ) -> None:
         """Count one answered request; its status says whether it was refused and why."""
         method = method if method in METHODS else "other"
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method, status)  # bounded: see the module's docstring
+        if (series := self._series.get(key)) is None:
+            requests, latency = self.requests.labels(route, method, str(status)), self.latency
+            series = self._series[key] = (requests, latency.labels(route))
+        series[0].inc()
+        series[1].observe(seconds)
         if status == 401:
             self.auth_failures.inc()
         elif status == 429 and authenticated:

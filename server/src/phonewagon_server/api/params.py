@@ -18,6 +18,8 @@ _DIGITS = re.compile(r"[0-9]+")
 
 def parse_params(request: Request, parsers: Mapping[str, Parser]) -> dict[str, Any]:
     """Each known parameter parsed once; every problem found is reported together."""
+    if not request.scope["query_string"]:
+        return {}
     values: dict[str, str] = {}
     errors: list[ParameterError] = []
     for name, value in request.query_params.multi_items():
