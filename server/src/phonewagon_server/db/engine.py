@@ -288,8 +288,17 @@ class PostgresDatabase:
     def transaction(self, *, write: bool = False) -> Iterator[Connection]:
         probing = self._outage.admit(self._clock())
         try:
-            with self._pool.connection() as raw, raw.transaction():
-                yield _PostgresConnection(raw)
+            with self._pool.connection() as raw:
+                if write:
+                    with raw.transaction():
+                        yield _PostgresConnection(raw)
+                else:
+                    # Reads run statement by statement: no BEGIN and COMMIT round trips.
+                    raw.autocommit = True
+                    try:
+                        yield _PostgresConnection(raw)
+                    finally:
+                        raw.autocommit = False
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             self._outage.failed(self._clock(), probing=probing)
             raise DatabaseUnavailable() from exc
