@@ -136,7 +136,8 @@ def measure(quick: bool) -> dict[str, Any]:
         try:
             status, headers, body = fetch(servers["ours"][1], authorization)
             answer = json.dumps({"status": status, "headers": headers, "body": body.decode()})
-            servers["bare"] = start([sys.executable, __file__, "--bare", answer], env)
+            bare = [sys.executable, str(Path(__file__).resolve()), "--bare", answer]
+            servers["bare"] = start(bare, env)
             if fetch(servers["bare"][1], authorization)[2] != body:
                 raise RuntimeError("the bare app does not answer the same bytes")
             return _rounds(servers, authorization, rounds, seconds)
@@ -152,9 +153,8 @@ def _rounds(servers: dict[str, Server], authorization: str, rounds: int, seconds
         f"Authorization: {authorization}\r\n\r\n".encode()
         for name, (_, port) in servers.items()
     }
-    samples: dict[str, dict[str, list[float]]] = {
-        name: {"rps": [], "latency": [], "cpu_us": [], "client": []} for name in SERVERS
-    }
+    keys = ("rps", "latency", "cpu_us", "client")
+    samples: dict[str, dict[str, list[float]]] = {n: {k: [] for k in keys} for n in SERVERS}
     for name in SERVERS:  # warm-up: connections, caches, the limiter's first window
         load(servers[name][1], requests[name], 0.5)
     for round_number in range(rounds):
