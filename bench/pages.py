@@ -152,7 +152,9 @@ def timed_gets(
 def floor_query(query: CallQuery) -> tuple[str, list[Any]]:
     """The page's rows in one query, every column of them: keys and the document."""
     sql, params = page_query(query, PAGE + 1, documents=True)
-    return sql.replace("c.head || c.id || c.tail", "c.head || c.id || c.tail AS document", 1), params
+    return sql.replace(
+        "c.head || c.id || c.tail", "c.head || c.id || c.tail AS document", 1
+    ), params
 
 
 def sqlite_floor(path: str, query: CallQuery, repeats: int) -> float:

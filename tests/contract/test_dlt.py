@@ -12,6 +12,7 @@ import pytest
 
 from live_server import Accounts, LiveServer
 from phonewagon_server.db import Database
+from phonewagon_server.imports import import_calls
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "dlt_phonewagon.py"
 CALLS = 3_456  # four pages of 1000
@@ -129,11 +130,14 @@ def test_running_the_pipeline_again_updates_changed_calls_without_duplicating_an
     with LiveServer(database) as server:
         load(example, server, credentials, tmp_path)
         accounts.calls(tenant, campaign, [1_600_000_001_000])
-        with database.transaction(write=True) as tx:  # the recording arrived late
-            tx.execute(
-                "UPDATE calls SET duration = 305, recording_url = 'https://r.test/1' WHERE sid = ?",
-                (sids[0],),
-            )
+        late_recording = {  # re-imported with its duration and recording, as they arrived late
+            "sid": sids[0],
+            "campaign_id": campaign.id,
+            "start_time": 1_600_000_000_000,
+            "duration": 305,
+            "recording_url": "https://r.test/1",
+        }
+        assert import_calls(database, tenant.account_id, [(1, late_recording)]).updated == 1
         load(example, server, credentials, tmp_path)
 
     assert rows(tmp_path, "SELECT count(*), count(DISTINCT id) FROM phonewagon.calls") == [

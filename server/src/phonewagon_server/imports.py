@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Literal
 import orjson
 
 from phonewagon_server.db import Database
-from phonewagon_server.db.calls import STORED_FIELDS, upsert_calls
+from phonewagon_server.db.calls import STORED_FIELDS, bulk_writes, upsert_calls
 from phonewagon_server.db.companies import list_campaigns
 from phonewagon_server.documents import render_call
 from phonewagon_server.models import (
@@ -95,7 +95,7 @@ def import_calls(
     behind; rerunning it is safe because rows are keyed by (account, sid).
     """
     report = ImportReport()
-    with database.transaction(write=True) as tx:
+    with database.transaction(write=True) as tx, bulk_writes(tx):
         campaigns = {c.id: c for c in list_campaigns(tx, account_id)}
         batch: dict[str, tuple[Any, ...]] = {}
 

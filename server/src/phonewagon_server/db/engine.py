@@ -135,6 +135,7 @@ class SqliteDatabase:
         raw.execute("PRAGMA journal_mode = WAL")
         raw.execute("PRAGMA synchronous = NORMAL")
         raw.execute("PRAGMA foreign_keys = ON")
+        raw.execute("PRAGMA temp_store = MEMORY")  # an import's staging batch never touches disk
         return raw
 
     @contextlib.contextmanager
