@@ -64,6 +64,7 @@ from phonewagon_server.imports import import_calls
 from phonewagon_server.models import MAX_EPOCH_MS, CallQuery
 
 SECTION = "## Pages"
+RESULTS = Path(tempfile.gettempdir()) / "phonewagon-bench-pages.json"  # the last run's raw figures
 PAGE = 1000
 
 
@@ -437,9 +438,20 @@ def report(
         lines.append(f"| {figure} | {target} | {' | '.join(cells)} |")
     lines += [
         "",
-        "Small requests (7), `GET /companies` with authentication and rate limiting against a bare"
-        " ASGI app returning the same bytes on the same server (bench/small_requests.py):"
-        f" {small['summary']}.",
+        "7\\. Small requests, `GET /companies` with authentication and rate limiting, against a"
+        " bare ASGI app returning the same bytes on the same uvicorn configuration, 8 keep-alive"
+        f" connections, {small['rounds']} interleaved rounds of {small['seconds']} s"
+        " (bench/small_requests.py); target: at least 0.5x the bare app's requests per second.",
+        "",
+        "| server | requests/s (median round) | p50 | server CPU per request |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {small[f'{key}_rps']:,} | {small[f'{key}_p50_ms']:.2f} ms"
+            f" | {small[f'{key}_cpu_us_per_request']:.0f} µs |"
+            for name, key in (("phonewagon-server", "ours"), ("bare ASGI app", "bare"))
+        ),
+        "",
+        f"Ours ÷ bare: **{small['ratio']:.2f}x**.",
         "",
         "The client's export of the whole account (6), `phonewagon calls` to a file, peak RSS of"
         " the process (bench/client_export.py):",
@@ -487,6 +499,7 @@ def main() -> None:
             results.append(measure(pg_data, repeats=repeats, seconds=seconds))
         exports = export_whole_account(sqlite_data, Path(folder), quick=args.quick)
     small = small_requests.measure(quick=args.quick)
+    RESULTS.write_bytes(orjson.dumps({"pages": results, "exports": exports, "small": small}))
     text = report(results, exports, small, seconds=time.perf_counter() - started, quick=args.quick)
     print(text)
     if args.write:

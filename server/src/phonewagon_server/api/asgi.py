@@ -14,9 +14,11 @@ from starlette.applications import Starlette
 from phonewagon_server.api.app import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import open_database
+from phonewagon_server.memory import keep_page_memory
 
 
 def app_from_env() -> Starlette:
+    keep_page_memory()
     settings = Settings.from_env()
     database = open_database(settings.database_url)
     app = create_app(settings, database)

@@ -22,6 +22,7 @@ from phonewagon_server.config import Rate, Settings, parse_networks, parse_origi
 from phonewagon_server.demo import DemoData, load_demo
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.logs import logging_config
+from phonewagon_server.memory import keep_page_memory
 from phonewagon_server.transport import BoundedHttpToolsProtocol
 
 DEMO_DATABASE_URL = "sqlite:///phonewagon-demo.db"
@@ -241,6 +242,7 @@ def run_uvicorn(
 ) -> None:
     """Serve `app` (or the factory it names) as `serve` does: bench/small_requests.py runs a
     bare app through this too, so the two differ only in the app."""
+    keep_page_memory()  # workers, started afresh, do it in app_from_env
     uvicorn.run(
         app,
         host=host,
