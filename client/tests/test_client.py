@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import gc
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -98,6 +100,25 @@ def test_calls_are_fetched_lazily_one_page_at_a_time(api: FakeAPI, make_client: 
     assert len(api.requests) == 1
     assert next(calls).id == 2
     assert len(api.requests) == 2
+
+
+def test_each_answer_is_freed_as_soon_as_its_page_is_read(
+    api: FakeAPI, make_client: MakeClient
+) -> None:
+    """No wait for the garbage collector: a body and its decompressor live as long as a read."""
+    answers = [api.calls_page([4, 3], f"{api.base_url}/calls?p=2"), api.calls_page([2, 1])]
+    alive = [weakref.ref(answer) for answer in answers]
+    api.answer(*answers)
+    del answers
+    pages = make_client().pages()
+    gc.disable()
+    try:
+        assert [call.id for call in next(pages).calls] == [4, 3]
+        assert [ref() is None for ref in alive] == [True, False]
+        assert [call.id for call in next(pages).calls] == [2, 1]
+        assert [ref() is None for ref in alive] == [True, True]
+    finally:
+        gc.enable()
 
 
 def test_pages_carry_their_calls_url_and_next_url(api: FakeAPI, make_client: MakeClient) -> None:

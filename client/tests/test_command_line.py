@@ -1,5 +1,6 @@
 import csv
 import io
+import itertools
 import json
 import sys
 from dataclasses import dataclass
@@ -170,6 +171,44 @@ def test_calls_to_parquet_read_back_the_same(run: Any, api: FakeAPI, tmp_path: P
     assert run("calls", "--output", str(path)).status == 0
     rows = pq.read_table(path).to_pylist()
     assert [Call.from_dict(row) for row in rows] == api_calls(api)
+
+
+def bytes_written_per_request(api: FakeAPI, directory: Path) -> list[int]:
+    """How many bytes `directory` holds as each request arrives (the fake fills the list)."""
+    sizes: list[int] = []
+
+    def note(request: httpx.Request) -> None:
+        sizes.append(sum(p.stat().st_size for p in directory.iterdir()))
+
+    api.failure = note
+    return sizes
+
+
+@pytest.mark.parametrize("name", ["calls.jsonl", "calls.csv"])
+def test_calls_reach_the_file_while_later_pages_are_still_being_fetched(
+    run: Any, api: FakeAPI, tmp_path: Path, name: str
+) -> None:
+    """Streamed: each page is written out before the next one is asked for."""
+    api.calls = make_calls(2_100, spacing_ms=1_000)
+    sizes = bytes_written_per_request(api, tmp_path)
+    assert run("calls", "--page-size", "100", "--output", str(tmp_path / name)).status == 0
+    assert len(sizes) == 21
+    assert all(earlier < later for earlier, later in itertools.pairwise(sizes))
+
+
+def test_parquet_is_written_a_row_group_of_10000_calls_at_a_time(
+    run: Any, api: FakeAPI, tmp_path: Path
+) -> None:
+    """When page 11 is asked for, pages 1-10 are in the file as its first row group."""
+    api.calls = make_calls(21_000, spacing_ms=1_000)
+    sizes = bytes_written_per_request(api, tmp_path)
+    path = tmp_path / "calls.parquet"
+    assert run("calls", "--output", str(path)).status == 0
+    assert len(sizes) == 21
+    assert sizes[0] == sizes[9] < sizes[10] == sizes[19] < sizes[20]
+    metadata = pq.ParquetFile(path).metadata
+    row_groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert row_groups == [10_000, 10_000, 1_000]
 
 
 def test_parquet_to_standard_output_is_a_usage_error(run: Any, api: FakeAPI) -> None:

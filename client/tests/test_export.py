@@ -3,6 +3,8 @@ import dataclasses
 import io
 import itertools
 import json
+import os
+import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
@@ -116,6 +118,14 @@ def test_parquet_writes_one_row_group_per_batch(tmp_path: Path) -> None:
     assert write_parquet(as_calls(make_calls(25)), path, row_group_size=10) == 25
     metadata = pq.ParquetFile(path).metadata
     assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [10, 10, 5]
+
+
+def test_parquet_row_groups_need_not_be_a_multiple_of_the_arrow_batch() -> None:
+    sink = io.BytesIO()
+    assert write_parquet(synthetic_calls(6_000), sink, row_group_size=2_500) == 6_000
+    metadata = pq.ParquetFile(io.BytesIO(sink.getvalue())).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [2_500, 2_500, 1_000]
 
 
 def test_parquet_of_no_calls_is_a_valid_empty_file(tmp_path: Path) -> None:
@@ -236,3 +246,29 @@ def test_parquet_holds_at_most_one_row_group_of_calls() -> None:
 
     write_parquet(calls(), sink, row_group_size=1_000)
     assert all(later > earlier for earlier, later in itertools.pairwise(sizes))
+
+
+@pytest.mark.parametrize(
+    ("first", "expected"),
+    [
+        ("", {"MIMALLOC_PURGE_DELAY": "50", "MIMALLOC_ARENA_EAGER_COMMIT": "0"}),
+        ("import pyarrow", {"MIMALLOC_PURGE_DELAY": "50", "MIMALLOC_ARENA_EAGER_COMMIT": None}),
+    ],
+)
+def test_arrow_memory_settings_come_before_pyarrow_and_after_the_environment(
+    first: str, expected: dict[str, str | None]
+) -> None:
+    """Set for a pyarrow not yet imported (it reads them then); a value already set is kept."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
+    env["MIMALLOC_PURGE_DELAY"] = "50"
+    script = (
+        f"{first}\n"
+        "import json, os\n"
+        "from phonewagon.export import ARROW_ALLOCATOR_SETTINGS, economise_arrow_memory\n"
+        "economise_arrow_memory()\n"
+        "print(json.dumps({name: os.environ.get(name) for name in ARROW_ALLOCATOR_SETTINGS}))\n"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(answer.stdout) == expected

@@ -32,6 +32,7 @@ from phonewagon.export import (
     FILE_FORMATS,
     FORMATS,
     Format,
+    economise_arrow_memory,
     format_of_path,
     replacing,
     require_pyarrow,
@@ -182,6 +183,7 @@ def run_campaigns(args: argparse.Namespace, progress: Progress, make_client: Mak
 def run_calls(args: argparse.Namespace, progress: Progress, make_client: MakeClient) -> int:
     output_format = choose_format(args.format, args.output)
     if output_format == "parquet":
+        economise_arrow_memory()
         require_pyarrow()
     if None not in (args.start_time, args.end_time) and args.start_time > args.end_time:
         raise UsageError("--start-time must not be after --end-time")
@@ -208,6 +210,7 @@ def run_calls(args: argparse.Namespace, progress: Progress, make_client: MakeCli
 
 def run_sync(args: argparse.Namespace, progress: Progress, make_client: MakeClient) -> int:
     if args.format == "parquet":
+        economise_arrow_memory()
         require_pyarrow()
     with _connect(args, progress, make_client) as client:
         summary = sync_calls(

@@ -225,6 +225,7 @@ class Client:
                     ) from exc
                 self._wait(wait)
                 continue
+            _unlink_stream(response)
             self._pacer.observe(response.headers)
             if response.is_success:
                 return response
@@ -244,6 +245,16 @@ class Client:
         if self._on_wait is not None:
             self._on_wait(wait)
         self._sleep(wait.seconds)
+
+
+def _unlink_stream(response: httpx.Response) -> None:
+    """Let `response`, read and closed, be freed as soon as it is dropped.
+
+    httpx (0.28) links a response and its stream both ways, so only the garbage collector frees
+    them, and each response keeps its body (a page is about a megabyte) and its decompressor
+    until then: several pages' worth at a time, ~8 MB. The body was read: the stream is done.
+    """
+    response.stream = httpx.ByteStream(b"")
 
 
 def _json_with_list(response: httpx.Response, key: str) -> dict[str, Any]:
