@@ -320,7 +320,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(text, SECTION)
         print(f"updated {BENCHMARKS.relative_to(ROOT)}", file=sys.stderr)
 
 

@@ -372,7 +372,7 @@ def main() -> None:
     if result.errors or result.tracebacks:
         sys.exit(f"errors: {result.errors[:10]}; tracebacks in the server log: {result.tracebacks}")
     if args.write:
-        write_section(text)
+        write_section(text, SECTION)
         print(f"updated {SECTION!r} in {BENCHMARKS.relative_to(ROOT)}", file=sys.stderr)
 
 

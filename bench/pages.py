@@ -221,11 +221,15 @@ def hammer(url: str, path: str, auth: tuple[str, str], seconds: float) -> int:
     return pages
 
 
-def throughput(url: str, path: str, auth: tuple[str, str], seconds: float) -> float:
+def throughput(url: str, path: str, auth: tuple[str, str], seconds: float) -> tuple[float, float]:
+    """Pages per second of 4 client processes together, and how busy the machine's CPUs were
+    meanwhile (100: every core, server, database and clients together)."""
     with concurrent.futures.ProcessPoolExecutor(4) as pool:
         hammer(url, path, auth, 1.0)  # warm the server
+        psutil.cpu_percent()
         counts = pool.map(hammer, *zip(*[(url, path, auth, seconds)] * 4, strict=True))
-        return sum(counts) / seconds
+        total = sum(counts)
+        return total / seconds, psutil.cpu_percent()
 
 
 def page_through(url: str, auth: tuple[str, str], pid: int) -> dict[str, float]:
@@ -300,7 +304,7 @@ def measure(data: Dataset, *, repeats: int, seconds: float) -> dict[str, Any]:
                 served.url, first, data.auth, repeats, encoding
             )
         if data.backend == "PostgreSQL":
-            result["workers_1"] = throughput(served.url, first, data.auth, seconds)
+            result["workers_1"], result["cpu_1"] = throughput(served.url, first, data.auth, seconds)
         result["memory"] = page_through(served.url, data.auth, served.process.pid)
         log(f"{data.backend}: paged through {result['memory']['calls']:,} calls")
     query = CallQuery(data.account_id, start_time=0, end_time=MAX_EPOCH_MS, page_size=PAGE)
@@ -317,7 +321,9 @@ def measure(data: Dataset, *, repeats: int, seconds: float) -> dict[str, Any]:
         with redis_prefix() as prefix:
             shared = {"PHONEWAGON_REDIS_URL": REDIS_URL, "PHONEWAGON_REDIS_PREFIX": prefix}
             with serve(env | shared, workers=2) as served:
-                result["workers_2"] = throughput(served.url, first, data.auth, seconds)
+                result["workers_2"], result["cpu_2"] = throughput(
+                    served.url, first, data.auth, seconds
+                )
     with conventional_server(data) as url:
         result["conventional"], _ = timed_gets(url, first, data.auth, repeats)
         c_end, c_before = data.conventional_depth
@@ -383,7 +389,8 @@ def rows_for(results: list[dict[str, Any]]) -> list[tuple[str, str, list[str]]]:
             each(
                 lambda r: (
                     f"{r['workers_2'] / r['workers_1']:.2f}x"
-                    f" ({r['workers_2']:.0f} / {r['workers_1']:.0f})"
+                    f" ({r['workers_2']:.0f} / {r['workers_1']:.0f} pages/s;"
+                    f" CPUs {r['cpu_2']:.0f}% / {r['cpu_1']:.0f}% busy)"
                     if "workers_2" in r
                     else "n/a"
                 )
