@@ -601,8 +601,9 @@ def test_an_unknown_csv_column_rejects_every_row(
 def test_a_csv_that_is_not_utf8_is_refused_whole_and_nothing_is_written(
     database_url: str, database: Database, tenant: Tenant, tmp_path: Path
 ) -> None:
+    """Also when batches were already written before the bad line: their transaction rolls back."""
     path = tmp_path / "calls.csv"
-    rows = "".join(f"CA{n},{tenant.campaign.id},{n}\n" for n in range(3000))
+    rows = "".join(f"CA{n},{tenant.campaign.id},{n}\n" for n in range(12_000))  # 2 batches and more
     path.write_bytes(f"sid,campaign_id,start_time\n{rows}".encode() + b"CA\xff,x,1\n")
     result = run_import(database_url, path, tenant.account_id, "--json")
     assert result.exit_code == 1
