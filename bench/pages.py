@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -127,27 +127,40 @@ def basic(auth: tuple[str, str]) -> str:
     return "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
 
 
-def timed_gets(
-    url: str, path: str, auth: tuple[str, str], repeats: int, encoding: str = "identity"
-) -> tuple[float, int]:
-    """Median seconds of `GET path` over one keep-alive connection, and the body's size."""
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=120)
-    headers = {"Authorization": basic(auth), "Accept-Encoding": encoding}
-    times, size = [], 0
-    for attempt in range(repeats + 2):  # two to warm the connection and the caches
+class Get:
+    """One path fetched again and again over a keep-alive connection of its own."""
+
+    def __init__(
+        self, url: str, path: str, auth: tuple[str, str], encoding: str = "identity"
+    ) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        self.path = path
+        self.headers = {"Authorization": basic(auth), "Accept-Encoding": encoding}
+        self.size = 0
+
+    def __call__(self) -> float:
         started = time.perf_counter()
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
+        self.connection.request("GET", self.path, headers=self.headers)
+        response = self.connection.getresponse()
         body = response.read()
         elapsed = time.perf_counter() - started
         if response.status != 200:
-            sys.exit(f"GET {path}: {response.status} {body[:300]!r}")
-        if attempt >= 2:
-            times.append(elapsed)
-        size = len(body)
-    connection.close()
-    return statistics.median(times), size
+            sys.exit(f"GET {self.path}: {response.status} {body[:300]!r}")
+        self.size = len(body)
+        return elapsed
+
+
+def interleaved(measures: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """The median of each measure's seconds, taken in turns, one of each per round: whatever
+    else the shared machine does meanwhile weighs on all of them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in measures}
+    for round_ in range(repeats + 2):  # two rounds to warm connections and caches
+        for name, measure in measures.items():
+            elapsed = measure()
+            if round_ >= 2:
+                samples[name].append(elapsed)
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def floor_query(query: CallQuery) -> tuple[str, list[Any]]:
@@ -158,32 +171,33 @@ def floor_query(query: CallQuery) -> tuple[str, list[Any]]:
     ), params
 
 
-def sqlite_floor(path: str, query: CallQuery, repeats: int) -> float:
+def sqlite_floor(connection: sqlite3.Connection, query: CallQuery) -> Callable[[], float]:
     """The page's rows stepped to the end inside SQLite, every column read, one row out."""
     sql, params = floor_query(query)
     whole = "sum(length(CAST(document AS BLOB)))"  # a blob's length, without counting characters
     wrapped = f"SELECT count(*), max(start_time), max(id), {whole} FROM ({sql})"
-    connection = sqlite3.connect(path.removeprefix("sqlite:///"))
-    times = []
-    for _ in range(repeats + 2):
+
+    def once() -> float:
         started = time.perf_counter()
         connection.execute(wrapped, params).fetchone()
-        times.append(time.perf_counter() - started)
-    connection.close()
-    return statistics.median(times[2:])
+        return time.perf_counter() - started
+
+    return once
 
 
-def postgres_floor(url: str, query: CallQuery, size: int, repeats: int) -> float:
-    """EXPLAIN ANALYZE's execution time of the page query plus a loopback send of `size` bytes."""
+def postgres_floor(
+    connection: psycopg.Connection[Any], query: CallQuery, transfer: float
+) -> Callable[[], float]:
+    """EXPLAIN ANALYZE's execution time of the page's rows, plus `transfer` for their bytes."""
     sql, params = floor_query(query)
     explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + sql.replace("?", "%s")
-    executions = []
-    with psycopg.connect(url, autocommit=True) as connection:
-        for _ in range(repeats + 2):
-            plan = connection.execute(explain, params).fetchone()
-            assert plan is not None  # noqa: S101
-            executions.append(plan[0][0]["Execution Time"] / 1000)
-    return statistics.median(executions[2:]) + loopback_transfer(size, repeats)
+
+    def once() -> float:
+        plan = connection.execute(explain, params).fetchone()
+        assert plan is not None  # noqa: S101 - EXPLAIN always answers
+        return float(plan[0][0]["Execution Time"]) / 1000 + transfer
+
+    return once
 
 
 def loopback_transfer(size: int, repeats: int) -> float:
@@ -284,39 +298,49 @@ def conventional_server(data: Dataset) -> Iterator[str]:
 def measure(data: Dataset, *, repeats: int, seconds: float) -> dict[str, Any]:
     # The server as deployed (JSON logs, metrics on), its rate limit raised out of the way.
     env = {"PHONEWAGON_DATABASE_URL": data.url, "PHONEWAGON_RATE_LIMIT": "100000000/minute"}
+    first = f"/calls?page_size={PAGE}"
     end, before = data.depth
-    deep = f"&end_time={end}&before_id={before}"
+    c_end, c_before = data.conventional_depth
     shapes = {
         "account": "", "company": f"&company_id={data.company_id}",
         "campaign": f"&campaign_id={data.campaign_id}",
     }  # fmt: skip
+    query = CallQuery(data.account_id, start_time=0, end_time=MAX_EPOCH_MS, page_size=PAGE)
+    deep_query = replace(query, end_time=end, before_id=before)
     result: dict[str, Any] = {"backend": data.backend, "calls": data.calls}
-    with serve(env, workers=1) as served:
-        for shape, filters in shapes.items():
-            for depth, cursor in (("first", ""), ("deep", deep)):
-                path = f"/calls?page_size={PAGE}{filters}{cursor}"
-                result[f"{shape}_{depth}"], size = timed_gets(served.url, path, data.auth, repeats)
-                if shape == "account" and depth == "first":
-                    result["page_bytes"] = size
-        first = f"/calls?page_size={PAGE}"
-        for encoding in ("gzip", "zstd"):
-            result[encoding], result[f"{encoding}_bytes"] = timed_gets(
-                served.url, first, data.auth, repeats, encoding
-            )
+    with (
+        serve(env, workers=1) as served,
+        conventional_server(data) as conventional_url,
+        contextlib.ExitStack() as stack,
+    ):
+        gets: dict[str, Get] = {
+            f"{shape}_{depth}": Get(served.url, f"{first}{filters}{cursor}", data.auth)
+            for shape, filters in shapes.items()
+            for depth, cursor in (("first", ""), ("deep", f"&end_time={end}&before_id={before}"))
+        }
+        gets |= {coding: Get(served.url, first, data.auth, coding) for coding in ("gzip", "zstd")}
+        gets["conventional"] = Get(conventional_url, first, data.auth)
+        deep_path = f"{first}&end_time={c_end}&before_id={c_before}"
+        gets["conventional_deep"] = Get(conventional_url, deep_path, data.auth)
+        gets["account_first"]()
+        result["page_bytes"] = gets["account_first"].size
+        floors: dict[str, Callable[[], float]]
+        if data.backend == "SQLite":
+            connection = sqlite3.connect(data.url.removeprefix("sqlite:///"))
+            stack.callback(connection.close)
+            floors = {"floor": sqlite_floor(connection, query)}
+            floors["floor_deep"] = sqlite_floor(connection, deep_query)
+        else:
+            transfer = loopback_transfer(result["page_bytes"], repeats)
+            pg = stack.enter_context(psycopg.connect(data.url, autocommit=True))
+            floors = {"floor": postgres_floor(pg, query, transfer)}
+            floors["floor_deep"] = postgres_floor(pg, deep_query, transfer)
+        result |= interleaved({**floors, **gets}, repeats)
+        result |= {f"{coding}_bytes": gets[coding].size for coding in ("gzip", "zstd")}
         if data.backend == "PostgreSQL":
             result["workers_1"], result["cpu_1"] = throughput(served.url, first, data.auth, seconds)
         result["memory"] = page_through(served.url, data.auth, served.process.pid)
         log(f"{data.backend}: paged through {result['memory']['calls']:,} calls")
-    query = CallQuery(data.account_id, start_time=0, end_time=MAX_EPOCH_MS, page_size=PAGE)
-    for depth, floor_query in (
-        ("", query),
-        ("_deep", replace(query, end_time=end, before_id=before)),
-    ):
-        if data.backend == "SQLite":
-            result[f"floor{depth}"] = sqlite_floor(data.url, floor_query, repeats)
-        else:
-            size = result["page_bytes"]
-            result[f"floor{depth}"] = postgres_floor(data.url, floor_query, size, repeats)
     if data.backend == "PostgreSQL":
         with redis_prefix() as prefix:
             shared = {"PHONEWAGON_REDIS_URL": REDIS_URL, "PHONEWAGON_REDIS_PREFIX": prefix}
@@ -324,11 +348,6 @@ def measure(data: Dataset, *, repeats: int, seconds: float) -> dict[str, Any]:
                 result["workers_2"], result["cpu_2"] = throughput(
                     served.url, first, data.auth, seconds
                 )
-    with conventional_server(data) as url:
-        result["conventional"], _ = timed_gets(url, first, data.auth, repeats)
-        c_end, c_before = data.conventional_depth
-        deep_path = f"{first}&end_time={c_end}&before_id={c_before}"
-        result["conventional_deep"], _ = timed_gets(url, deep_path, data.auth, repeats)
     return result
 
 
@@ -434,8 +453,9 @@ def report(
         "",
         f"One account of {results[0]['calls']:,} calls on each backend, pages of {PAGE} calls"
         f" ({results[0]['page_bytes'] / 2**20:.1f} MB of JSON), `phonewagon-server serve` with one"
-        " worker unless said, the client on the same machine over loopback HTTP, one keep-alive"
-        " connection, medians. Deep pages start after"
+        " worker unless said, the client on the same machine over loopback HTTP, a keep-alive"
+        " connection per request kind. Every kind of request and both floors are taken in turns,"
+        " one of each per round, and their medians compared. Deep pages start after"
         f" {'half the account' if quick else '1,000,000 newer calls'}.",
         "",
         f"| figure | target | {' | '.join(backends)} |",

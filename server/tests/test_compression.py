@@ -4,12 +4,13 @@ as they are."""
 from __future__ import annotations
 
 import gzip
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import zstandard
 from starlette.testclient import TestClient
 
-from phonewagon_server.api.encoding import negotiate
+from phonewagon_server.api.encoding import compress, negotiate
 from server_testkit import NOW_MS, Tenant, World
 
 
@@ -92,3 +93,20 @@ def test_negotiation_reads_q_values_like_rfc_9110() -> None:
     assert negotiate("gzip ; q=1.0 , zstd ; q=0.2") == "gzip"
     assert negotiate("*;q=0") is None
     assert negotiate(",,,;;;") is None
+
+
+def test_threads_compressing_at_once_never_mix_their_frames() -> None:
+    """Pages are compressed in the thread pool: each body decodes to itself, whatever runs
+    beside it."""
+    bodies = [bytes([65 + n % 26]) * (200_000 + n * 997) for n in range(64)]
+
+    def round_trip(body: bytes) -> bool:
+        decoder = zstandard.ZstdDecompressor()
+        return all(
+            decoder.decompressobj().decompress(compress(body, "zstd")) == body
+            and gzip.decompress(compress(body, "gzip")) == body
+            for _ in range(5)
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(round_trip, bodies))

@@ -7,6 +7,7 @@ fraction of gzip's time for a similar size, so it wins whenever the client's q-v
 
 from __future__ import annotations
 
+import threading
 import zlib
 from typing import Final, Literal
 
@@ -18,7 +19,9 @@ MIN_COMPRESSED_BYTES: Final = 1024  # below this the headers cost more than the 
 _PREFERENCE: Final[tuple[Coding, ...]] = ("zstd", "gzip")  # ours, when q-values tie
 _ZSTD_LEVEL: Final = 1
 _GZIP_LEVEL: Final = 1
-_zstd = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+# A ZstdCompressor must not be used by two threads at once (they corrupted each other's frames
+# under load): each thread of the pool keeps its own.
+_per_thread = threading.local()
 
 
 def negotiate(accept_encoding: str | None) -> Coding | None:
@@ -41,7 +44,10 @@ def negotiate(accept_encoding: str | None) -> Coding | None:
 
 def compress(body: bytes, coding: Coding) -> bytes:
     if coding == "zstd":
-        return _zstd.compress(body)
+        compressor = getattr(_per_thread, "zstd", None)
+        if compressor is None:
+            compressor = _per_thread.zstd = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+        return compressor.compress(body)
     # wbits 31: a gzip member (header and CRC), as `Content-Encoding: gzip` means.
     packer = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31)
     return packer.compress(body) + packer.flush()
