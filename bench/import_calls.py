@@ -13,9 +13,6 @@ start-up included, as an operator sees them. PostgreSQL runs in a fresh schema, 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import random
 import shutil
 import subprocess
@@ -28,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from testbed import BENCHMARKS, ROOT, postgres_schema, postgres_version, write_section
+from testbed import (
+    BENCHMARKS,
+    ROOT,
+    measured_on,
+    postgres_schema,
+    postgres_version,
+    write_section,
+)
 
 SECTION = "## Call imports"
 DAY_MS = 86_400_000
@@ -271,13 +275,13 @@ def section(timings: list[Timing], file_size: int) -> str:
             "",
             table(timings),
             "",
-            f"Measured {dt.date.today().isoformat()} on {platform.platform()},"
-            f" {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs,"
-            f" Python {platform.python_version()}, SQLite {sqlite_version()}"
-            + (
-                f", PostgreSQL {postgres_version()} on the same machine."
-                if any(t.backend == "PostgreSQL" for t in timings)
-                else "."
+            measured_on(
+                f"SQLite {sqlite_version()}",
+                *(
+                    [f"PostgreSQL {postgres_version()} on the same machine"]
+                    if any(t.backend == "PostgreSQL" for t in timings)
+                    else []
+                ),
             ),
             "",
             "Rerun: `uv run python bench/import_calls.py --write`"

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -36,7 +34,7 @@ import httpx
 import orjson
 import redis
 from import_calls import COMPANIES, generate_calls, plan_campaigns
-from testbed import BENCHMARKS, ROOT, postgres_schema, postgres_version, write_section
+from testbed import BENCHMARKS, ROOT, measured_on, postgres_schema, postgres_version, write_section
 
 from phonewagon_server.db import Database, open_database
 from phonewagon_server.db import accounts as account_rows
@@ -308,10 +306,9 @@ def redis_version() -> str:
 
 
 def machine() -> str:
-    return (
-        f"{platform.platform()}, {platform.processor() or platform.machine()},"
-        f" {os.cpu_count()} CPUs, Python {platform.python_version()},"
-        f" PostgreSQL {postgres_version()} and Redis {redis_version()} on the same machine"
+    """The closing line of a section run against PostgreSQL and Redis."""
+    return measured_on(
+        f"PostgreSQL {postgres_version()} and Redis {redis_version()} on the same machine"
     )
 
 
@@ -339,7 +336,7 @@ def section(result: Result, *, command: str) -> str:
             f"Every account got each of its calls exactly once in every pass; the server logged"
             f" {result.tracebacks} tracebacks.",
             "",
-            f"Measured {dt.date.today().isoformat()} on {machine()}.",
+            machine(),
             "",
             f"Rerun: `{command}`.",
             "",

@@ -27,10 +27,7 @@ import argparse
 import base64
 import concurrent.futures
 import contextlib
-import datetime as dt
 import http.client
-import os
-import platform
 import socket
 import sqlite3
 import statistics
@@ -55,7 +52,7 @@ import small_requests
 import sqlalchemy
 from import_calls import generate_calls, plan_campaigns
 from load_test import REDIS_URL, create_account, free_port, redis_prefix, serve
-from testbed import BENCHMARKS, postgres_schema, postgres_version, write_section
+from testbed import BENCHMARKS, measured_on, postgres_schema, postgres_version, write_section
 
 from phonewagon_server.db import open_database
 from phonewagon_server.db.calls import page_query
@@ -506,12 +503,13 @@ def report(
         )
     lines += [
         "",
-        f"Measured {dt.date.today().isoformat()} on {platform.platform()}, {platform.machine()},"
-        f" {os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite"
-        f" {sqlite3.sqlite_version}, PostgreSQL {postgres_version()}; FastAPI"
-        f" {fastapi.__version__}, SQLAlchemy {sqlalchemy.__version__},"
-        f" Pydantic {pydantic.VERSION} for the conventional stack."
-        f" The whole run took {seconds / 60:.0f} min.",
+        measured_on(
+            f"SQLite {sqlite3.sqlite_version}",
+            f"PostgreSQL {postgres_version()}; FastAPI {fastapi.__version__}",
+            f"SQLAlchemy {sqlalchemy.__version__}",
+            f"Pydantic {pydantic.VERSION} for the conventional stack",
+        )
+        + f" The whole run took {seconds / 60:.0f} min.",
         "",
         f"Rerun: `uv run python bench/pages.py --write`{' --quick' if quick else ''}"
         " (`make bench` runs every benchmark).",

@@ -16,7 +16,6 @@ admissions later (more than 60 s means never more than `limit` in any 60 s).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import random
 import ssl
 import sys
@@ -170,7 +169,7 @@ def section(result: Soak, *, command: str) -> str:
             f" over {WINDOW:.0f} s means never more than {LIMIT} in any {WINDOW:.0f} s. The"
             f" server logged {result.tracebacks} tracebacks.",
             "",
-            f"Measured {dt.date.today().isoformat()} on {machine()}.",
+            machine(),
             "",
             f"Rerun: `{command}`.",
             "",

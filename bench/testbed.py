@@ -4,7 +4,9 @@ version line, and docs/benchmarks.md, where each script owns one `## ` section."
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
+import platform
 import re
 import uuid
 from collections.abc import Iterator
@@ -40,6 +42,15 @@ def postgres_version() -> str:
     except psycopg.Error:
         return "unknown"
     return str(row[0]).split()[0] if row else "unknown"
+
+
+def measured_on(*software: str) -> str:
+    """The closing line of every section: when, on what machine, with which versions."""
+    versions = ", ".join((f"Python {platform.python_version()}", *software))
+    return (
+        f"Measured {dt.date.today().isoformat()} on {platform.platform()},"
+        f" {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {versions}."
+    )
 
 
 def write_section(text: str, title: str) -> None:
