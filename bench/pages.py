@@ -99,7 +99,8 @@ def build(backend: str, url: str, conventional_url: str, calls: int, depth: int)
     conventional.load(conventional_url, generated())
     log(f"{backend}: loaded the conventional table")
     with database.transaction(write=True) as tx:
-        tx.execute("ANALYZE")
+        for table in ("companies", "campaigns", "calls", "conventional_calls"):
+            tx.execute(f"ANALYZE {table}")  # bare ANALYZE would take every schema's tables
         cursor = "SELECT start_time, id FROM {} WHERE account_id = ?"
         cursor += " ORDER BY start_time DESC, id DESC LIMIT 1 OFFSET ?"
         ours = tx.fetchone(cursor.format("calls"), (account_id, depth - 1))

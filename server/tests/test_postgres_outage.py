@@ -11,10 +11,10 @@ from starlette.testclient import TestClient
 
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
-from phonewagon_server.db import open_database
+from phonewagon_server.db import Database, open_database
 from phonewagon_server.db.engine import PostgresDatabase
 from phonewagon_server.db.migrations import upgrade
-from phonewagon_server.errors import DatabaseUnavailable
+from phonewagon_server.errors import DatabaseTimeout, DatabaseUnavailable
 from server_testkit import POSTGRES_URL, PUBLIC_URL, FakeClock, World
 
 
@@ -90,3 +90,23 @@ def test_while_postgresql_is_down_one_request_probes_and_the_rest_fail_at_once(
         assert outcomes == ["probed", "at once", "at once", "probed"]
     finally:
         database.close()
+
+
+def test_a_statement_past_its_time_limit_is_a_503_but_no_outage(postgres_url: str) -> None:
+    """The database answered: the next request goes to it at once instead of failing fast."""
+    database = open_database(postgres_url)
+    try:
+        with pytest.raises(DatabaseTimeout) as refused:
+            _sleep_past_the_time_limit(database)
+        assert refused.value.status == 503
+        assert "too long" in refused.value.detail
+        with database.transaction() as tx:
+            assert tx.fetchone("SELECT 1") == (1,)
+    finally:
+        database.close()
+
+
+def _sleep_past_the_time_limit(database: Database) -> None:
+    with database.transaction(write=True) as tx:
+        tx.execute("SET LOCAL statement_timeout = 50")
+        tx.execute("SELECT pg_sleep(2)")

@@ -6,6 +6,7 @@ PhonewagonError
 ├── NotFound            404  no such resource for this account (also: another account's)
 ├── RateLimited         429  the account (or a client address failing auth) is over its limit
 └── DatabaseUnavailable 503  the database cannot be reached; retry later
+    └── DatabaseTimeout 503  it answered, but a statement ran past its time limit
 """
 
 from __future__ import annotations
@@ -73,9 +74,22 @@ class DatabaseUnavailable(PhonewagonError):
     title = "Service Unavailable"
     retry_after = 5
 
-    def __init__(self, *, reason: str = "") -> None:
-        super().__init__("The database cannot be reached right now. Retry shortly.")
+    def __init__(
+        self,
+        *,
+        reason: str = "",
+        detail: str = "The database cannot be reached right now. Retry shortly.",
+    ) -> None:
+        super().__init__(detail)
         self.reason = reason  # for the operator's eyes only: never sent to API clients
+
+
+class DatabaseTimeout(DatabaseUnavailable):
+    def __init__(self) -> None:
+        super().__init__(
+            reason="statement timeout",
+            detail="The database took too long to answer. Retry shortly.",
+        )
 
 
 class ConfigurationError(Exception):

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import psycopg_pool
 
-from phonewagon_server.errors import ConfigurationError, DatabaseUnavailable
+from phonewagon_server.errors import ConfigurationError, DatabaseTimeout, DatabaseUnavailable
 
 Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
@@ -300,6 +300,10 @@ class PostgresDatabase:
                         yield _PostgresConnection(raw)
                     finally:
                         raw.autocommit = False
+        except psycopg.errors.QueryCanceled as exc:
+            # A statement past `statement_timeout`: the database answered, so it is no outage.
+            self._outage.recovered(probing=probing)
+            raise DatabaseTimeout() from exc
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             self._outage.failed(self._clock(), probing=probing)
             raise DatabaseUnavailable() from exc
