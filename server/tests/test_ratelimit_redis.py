@@ -173,3 +173,19 @@ def test_an_unreachable_redis_never_turns_into_a_500(
         statuses = [api.get("/companies", auth=tenant.auth).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
         assert api.get("/companies", auth=("pwid_x", "pwsk_wrong")).status_code == 401
+
+
+def test_a_worker_keeps_its_count_while_redis_stays_down(
+    database: Database, settings: Settings, tenant: Tenant, clock: FakeClock
+) -> None:
+    """Trying Redis again, and finding it still down, must not give the worker a fresh share."""
+    configured = redis_settings(
+        settings, "redis://127.0.0.1:1/0", rate_limit=Rate(4, 60), workers=2
+    )
+    app = create_app(configured, database, wall_clock=clock, monotonic=clock)
+    with TestClient(app) as api:
+        alone = [api.get("/companies", auth=tenant.auth).status_code for _ in range(3)]
+        assert alone == [200, 200, 429]
+        for _ in range(3):
+            clock.advance(RedisLimiter.RETRY_REDIS_AFTER)
+            assert api.get("/companies", auth=tenant.auth).status_code == 429

@@ -76,15 +76,18 @@ class MovingWindowLimiter:
             hits.popleft()
         return hits
 
-    def drain(self) -> dict[str, int]:
-        """Hits inside the window, per key, forgotten as they are handed out."""
+    def counts(self) -> dict[str, int]:
+        """Hits inside the window, per key."""
         with self._lock:
             now = round(self._clock() * 1000)
-            counts = {
-                key: len(hits) for key in list(self._hits) if (hits := self._expire(key, now))
-            }
-            self._hits.clear()
-            return counts
+            return {key: len(hits) for key in list(self._hits) if (hits := self._expire(key, now))}
+
+    def forget(self, key: str, count: int) -> None:
+        """Drop the `count` oldest hits of `key` (once they are counted somewhere else)."""
+        with self._lock:
+            hits = self._hits.get(key, deque())
+            for _ in range(min(count, len(hits))):
+                hits.popleft()
 
     def _sweep_now_and_then(self, now: int) -> None:
         """Forget keys whose hits have all expired, so many one-off keys cannot pile up."""
@@ -178,12 +181,14 @@ class RedisLimiter:
         """Count in Redis what this process admitted alone, so the outage cannot double a quota.
 
         They are counted as of now, later than they happened: briefly stricter, never looser.
+        Each key is forgotten only once Redis holds it, so a Redis still down loses nothing.
         """
         with self._handover_lock:  # one thread hands over; the others find nothing left to do
             if self._down_since is None:
                 return
-            for key, count in self._fallback.drain().items():
+            for key, count in self._fallback.counts().items():
                 self._strategy.hit(self._item, key, cost=min(count, self.rate.limit))
+                self._fallback.forget(key, count)
             self._mark_up()
 
     def _hit_in_redis(self, key: str) -> tuple[bool, float, int]:
