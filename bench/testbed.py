@@ -35,6 +35,11 @@ def postgres_schema() -> Iterator[str]:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+def schema_of(url: str) -> str:
+    """The schema a `postgres_schema()` URL lives in."""
+    return url.rsplit("search_path%3D", 1)[1]
+
+
 def postgres_version() -> str:
     try:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
