@@ -1,4 +1,4 @@
-"""Read call files (JSON Lines or CSV) into validated rows ready for `db.calls.upsert_calls`.
+"""Read call files (JSON Lines or CSV) into validated rows, and upsert them (`db.calls`).
 
 A file written from `/calls` pages imports as it is: derived fields (`id`, `account_id`,
 `company_id`, `campaign_name`) are accepted and ignored. Each bad row is reported with its line
@@ -21,7 +21,13 @@ from typing import Any, BinaryIO, Literal
 import orjson
 
 from phonewagon_server.db import Database
-from phonewagon_server.db.calls import STORED_FIELDS, UpsertCounts, bulk_writes, upsert_calls
+from phonewagon_server.db.calls import (
+    STORED_FIELDS,
+    UpsertCounts,
+    bulk_writes,
+    merge_staged_calls,
+    stage_calls,
+)
 from phonewagon_server.db.companies import list_campaigns
 from phonewagon_server.db.engine import Connection
 from phonewagon_server.documents import render_call
@@ -118,12 +124,14 @@ def import_calls(
 
 
 class _BatchWriter:
-    """Upserts each batch on a thread of its own while the next one is read and validated.
+    """Merges each batch on a thread of its own while the next one is read and validated.
 
-    PostgreSQL works in a process of its own while Python reads and validates the next batch:
-    15% off an import (46 against 54 µs a call). SQLite gains nothing, its steps and the
-    validating thread wait for each other's GIL, and loses nothing. One batch at most is in
-    flight, and the transaction is never used by both threads at once.
+    The importing thread stages each batch itself, as loading rows holds the GIL row by row (on
+    the writer thread, each row waited for its turn beside the validation). The writer thread
+    merges it: one statement that the engine runs without the GIL, while the importing thread
+    validates the next batch. On 300,000 calls that made SQLite 1.4x faster and PostgreSQL 1.1x,
+    against staging on the writer thread too. One batch at most is in flight, and the
+    transaction is never used by both threads at once.
     """
 
     def __init__(self, tx: Connection, account_id: int, report: ImportReport) -> None:
@@ -133,7 +141,11 @@ class _BatchWriter:
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         self._wait()
-        self._pending = self._thread.submit(upsert_calls, self._tx, self._account_id, rows)
+        if rows:
+            stage_calls(self._tx, rows)
+            self._pending = self._thread.submit(
+                merge_staged_calls, self._tx, self._account_id, len(rows)
+            )
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None

@@ -165,6 +165,12 @@ def upsert_calls(tx: Connection, account_id: int, rows: Sequence[Sequence[Any]])
     """
     if not rows:
         return UpsertCounts()
+    stage_calls(tx, rows)
+    return merge_staged_calls(tx, account_id, len(rows))
+
+
+def stage_calls(tx: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Put a batch of rows (`STORED_FIELDS` in order) in the staging table, for the next merge."""
     tx.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} AS SELECT {_COLUMNS} FROM calls WHERE 1 = 0"
     )
@@ -172,6 +178,12 @@ def upsert_calls(tx: Connection, account_id: int, rows: Sequence[Sequence[Any]])
     # dead rows, which each merge would scan again: the import slowed with its size.
     tx.execute(f"{'TRUNCATE' if tx.dialect == 'postgresql' else 'DELETE FROM'} {_STAGING}")
     tx.load_rows(_STAGING, STORED_FIELDS, rows)
+
+
+def merge_staged_calls(tx: Connection, account_id: int, staged: int) -> UpsertCounts:
+    """Upsert the `staged` rows of the staging table into the account's calls."""
+    if not staged:
+        return UpsertCounts()
     # `WHERE true` settles SQLite's parse of INSERT ... SELECT ... ON CONFLICT; the DO UPDATE
     # condition leaves identical rows alone, so only inserted and updated rows are changed.
     merge = (
@@ -190,11 +202,9 @@ def upsert_calls(tx: Connection, account_id: int, rows: Sequence[Sequence[Any]])
             f"SELECT COUNT(*) FROM {_STAGING} b JOIN calls c ON c.account_id = ? AND c.sid = b.sid",
             (account_id,),
         )
-        inserted = len(rows) - (int(stored[0]) if stored else 0)
+        inserted = staged - (int(stored[0]) if stored else 0)
         updated = tx.execute(merge, (account_id,)) - inserted
-    return UpsertCounts(
-        inserted=inserted, updated=updated, unchanged=len(rows) - inserted - updated
-    )
+    return UpsertCounts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated)
 
 
 def count_calls(tx: Connection, account_id: int) -> int:
