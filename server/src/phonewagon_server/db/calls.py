@@ -198,12 +198,12 @@ def merge_staged_calls(tx: Connection, account_id: int, staged: int) -> UpsertCo
         inserted = sum(1 for (fresh,) in flags if fresh)
         updated = len(flags) - inserted
     else:
-        stored = tx.fetchone(
-            f"SELECT COUNT(*) FROM {_STAGING} b JOIN calls c ON c.account_id = ? AND c.sid = b.sid",
-            (account_id,),
-        )
-        inserted = staged - (int(stored[0]) if stored else 0)
-        updated = tx.execute(merge, (account_id,)) - inserted
+        # A new row's id is above every id before it (the write transaction is the only one).
+        top = tx.fetchone("SELECT max(id) FROM calls")
+        before = int(top[0]) if top and top[0] is not None else 0
+        ids = tx.fetchall(merge + " RETURNING id", (account_id,))
+        inserted = sum(1 for (call_id,) in ids if call_id > before)
+        updated = len(ids) - inserted
     return UpsertCounts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated)
 
 
