@@ -74,7 +74,7 @@ class Metrics:
         )
         self.database_errors = Counter(
             "phonewagon_database_errors",
-            "Requests answered 503 because the database could not be reached.",
+            "Requests answered 503: the database could not be reached, or a statement timed out.",
             registry=registry,
         )
         # Each request's two series, looked up once: `labels()` takes a lock and builds a key.
