@@ -12,14 +12,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from phonewagon_server.config import Settings
+from server_testkit import POSTGRES_URL
 
 COMMAND = shutil.which("phonewagon-server") or str(
     Path(sys.executable).with_name("phonewagon-server")
@@ -196,3 +199,58 @@ def test_the_demo_prints_curl_lines_that_work_verbatim(tmp_path: Path) -> None:
                 assert body["calls"], line
     finally:
         demo.stop()
+
+
+def test_sigterm_lets_a_request_in_flight_finish_before_exiting(postgres_url: str) -> None:
+    """A deploy's restart must not cut off a page being served: the request held up inside the
+    app (here by a lock on the table it reads) still gets its whole answer after SIGTERM."""
+    application_name = f"pw_drain_{uuid.uuid4().hex[:10]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    env["PHONEWAGON_DATABASE_URL"] = f"{postgres_url}&application_name={application_name}"
+    account = cli("accounts", "create", "Draining Agency", env=env)
+    company = cli("companies", "create", "--account", str(account["account_id"]), "Rakes", env=env)
+    auth = (account["client_id"], account["client_secret"])
+    answers: list[httpx.Response] = []
+    server = Server(["serve"], env)
+    try:
+        with psycopg.connect(postgres_url) as locker:
+            locker.execute("LOCK TABLE companies IN ACCESS EXCLUSIVE MODE")
+            asking = threading.Thread(
+                target=lambda: answers.append(
+                    httpx.get(f"{server.url}/companies", auth=auth, timeout=30)
+                )
+            )
+            asking.start()
+            _wait_for_a_lock_wait(application_name)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(1)
+            assert server.process.poll() is None, "the server exited with a request in flight"
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"{server.url}/healthz", timeout=2)  # no new requests while it drains
+            locker.rollback()
+        asking.join(timeout=30)
+        returncode, _, stderr = server.stop()
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+    assert [a.status_code for a in answers] == [200]
+    assert answers[0].json() == {"companies": [{"id": company["id"], "name": "Rakes"}]}
+    assert returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete" in stderr
+    assert "Traceback" not in stderr
+
+
+def _wait_for_a_lock_wait(application_name: str) -> None:
+    """Until a connection of the server's waits for a lock."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as observer:
+        while time.monotonic() < deadline:
+            waiting = observer.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = %s AND wait_event_type = 'Lock'",
+                (application_name,),
+            ).fetchone()
+            if waiting and waiting[0] >= 1:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the request never reached the locked table")
