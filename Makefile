@@ -34,7 +34,7 @@ typecheck: install ## mypy strict on both packages
 
 check: lint typecheck test ## ready to push? format, lint, types and tests
 
-bench: install ## run every benchmark (about 25 min) and write docs/benchmarks.md
+bench: install ## run every benchmark (about 20 min) and write docs/benchmarks.md
 	$(UV) run python bench/pages.py --write
 	$(UV) run python bench/import_calls.py --write
 	$(UV) run python bench/load_test.py --write
