@@ -189,3 +189,20 @@ def test_a_worker_keeps_its_count_while_redis_stays_down(
         for _ in range(3):
             clock.advance(RedisLimiter.RETRY_REDIS_AFTER)
             assert api.get("/companies", auth=tenant.auth).status_code == 429
+
+
+def test_only_an_answer_from_redis_says_it_is_back(
+    settings: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With Redis never reachable and nothing to hand over, a retry must not call it back."""
+    never_there = redis_settings(settings, "redis://127.0.0.1:1/0", rate_limit=Rate(5, 60))
+    limiter = build_limiter(never_there.rate_limit, never_there, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="phonewagon_server.ratelimit"):
+        for _ in range(3):
+            assert limiter.hit("account:1").allowed
+            clock.advance(RedisLimiter.RETRY_REDIS_AFTER)
+            limiter.hit("account:2")
+            clock.advance(60)  # the fallback log empties: nothing left to hand over
+    messages = [record.getMessage() for record in caplog.records]
+    assert not [m for m in messages if "Redis is back" in m]
+    assert sum("Redis unreachable" in m for m in messages) == 1

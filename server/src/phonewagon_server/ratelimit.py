@@ -182,6 +182,7 @@ class RedisLimiter:
 
         They are counted as of now, later than they happened: briefly stricter, never looser.
         Each key is forgotten only once Redis holds it, so a Redis still down loses nothing.
+        Redis is called back only by `hit`, once it has answered: an empty log asks it nothing.
         """
         with self._handover_lock:  # one thread hands over; the others find nothing left to do
             if self._down_since is None:
@@ -189,7 +190,6 @@ class RedisLimiter:
             for key, count in self._fallback.counts().items():
                 self._strategy.hit(self._item, key, cost=min(count, self.rate.limit))
                 self._fallback.forget(key, count)
-            self._mark_up()
 
     def _hit_in_redis(self, key: str) -> tuple[bool, float, int]:
         allowed = self._strategy.hit(self._item, key)
