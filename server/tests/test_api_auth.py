@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -10,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from phonewagon_server.api import create_app
+from phonewagon_server.api.context import AppContext
 from phonewagon_server.config import Settings
 from phonewagon_server.credentials import VerifiedCredentials
 from phonewagon_server.db import Database
@@ -218,12 +220,58 @@ def test_the_credential_cache_time_is_read_from_the_environment() -> None:
 def test_the_credential_cache_stays_bounded_and_forgets_expired_entries_first() -> None:
     clock = FakeClock()
     cache = VerifiedCredentials(5, clock=clock, max_entries=3)
-    cache.remember("Basic old", 1)
+    cache.remember("pwid_old", "s", 1)
     clock.advance(5)
-    cache.remember("Basic a", 2)
-    cache.remember("Basic b", 3)
-    assert cache.account_of("Basic old") is None  # expired
-    cache.remember("Basic c", 4)  # full: the expired entry makes room
-    assert [cache.account_of(f"Basic {k}") for k in "abc"] == [2, 3, 4]
-    cache.remember("Basic d", 5)  # full of live entries: all are forgotten
-    assert [cache.account_of(f"Basic {k}") for k in "abcd"] == [None, None, None, 5]
+    cache.remember("pwid_a", "s", 2)
+    cache.remember("pwid_b", "s", 3)
+    assert cache.account_of("pwid_old", "s") is None  # expired
+    cache.remember("pwid_c", "s", 4)  # full: the expired entry makes room
+    assert [cache.account_of(f"pwid_{k}", "s") for k in "abc"] == [2, 3, 4]
+    cache.remember("pwid_d", "s", 5)  # full of live entries: all are forgotten
+    assert [cache.account_of(f"pwid_{k}", "s") for k in "abcd"] == [None, None, None, 5]
+
+
+def test_threads_filling_the_credential_cache_together_never_raise() -> None:
+    cache = VerifiedCredentials(5, clock=FakeClock(), max_entries=50)
+    failures: list[BaseException] = []
+
+    def fill(thread: int) -> None:
+        try:
+            for n in range(20_000):
+                cache.remember(f"pwid_{thread}_{n}", "s", n)
+                cache.account_of(f"pwid_{thread}_{n - 1}", "s")
+        except BaseException as exc:  # any failure in a thread fails the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=fill, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(cache) <= 50
+
+
+def cached_credentials(api: TestClient) -> int:
+    context: AppContext = api.app.state.context  # type: ignore[attr-defined]
+    return len(context.verified_credentials)
+
+
+def test_every_spelling_of_one_credential_is_one_cache_entry(
+    api: TestClient, tenant: Tenant
+) -> None:
+    encoded = base64.b64encode(f"{tenant.client_id}:{tenant.secret}".encode()).decode()
+    spellings = [f"Basic {encoded}", f"basic {encoded}", f"BASIC  {encoded}", f"Basic {encoded}  "]
+    for spelling in spellings:
+        assert api.get("/companies", headers={"Authorization": spelling}).status_code == 200
+    assert cached_credentials(api) == 1
+
+
+def test_a_credential_refused_by_the_quota_is_not_remembered(
+    api: TestClient, tenant: Tenant, world: World
+) -> None:
+    statuses = [api.get("/companies", auth=tenant.auth).status_code for _ in range(51)]
+    assert statuses[-1] == 429
+    second = world.credential(tenant)
+    assert api.get("/companies", auth=second).status_code == 429
+    assert cached_credentials(api) == 1

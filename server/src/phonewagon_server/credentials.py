@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from collections.abc import Callable
 
@@ -43,9 +44,12 @@ class VerifiedCredentials:
     """Credentials verified in the last `ttl` seconds, so a client's next requests skip the
     database: a revoked credential is refused at most `ttl` seconds after its revocation.
 
-    Keyed by a SHA-256 of the whole `Authorization` value, never the secret itself. Only
-    successes are kept, so a new credential works at once and a failure is never remembered.
-    At `max_entries` the expired entries go, and if that is not enough, all of them.
+    Keyed by a SHA-256 of the client id and secret as decoded, never the secret itself, so the
+    spellings of one `Authorization` header (`basic`, extra spaces) are one entry: the cache holds
+    at most one entry per credential in use. Only what the caller remembers is kept (a success
+    that the quota admitted), so a new credential works at once and a failure is never
+    remembered. At `max_entries` the expired entries go, and if that is not enough, all of them.
+    Threads share it: lookups read one dict, changes take a lock.
     """
 
     def __init__(
@@ -55,21 +59,27 @@ class VerifiedCredentials:
         self._clock = clock
         self._max_entries = max_entries
         self._entries: dict[bytes, tuple[int, float]] = {}  # key -> (account id, expiry)
+        self._lock = threading.Lock()
 
-    def account_of(self, authorization: str) -> int | None:
-        entry = self._entries.get(_key(authorization)) if self.ttl > 0 else None
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def account_of(self, client_id: str, secret: str) -> int | None:
+        entry = self._entries.get(_key(client_id, secret)) if self.ttl > 0 else None
         return entry[0] if entry is not None and self._clock() < entry[1] else None
 
-    def remember(self, authorization: str, account_id: int) -> None:
+    def remember(self, client_id: str, secret: str, account_id: int) -> None:
         if self.ttl <= 0:
             return
-        now = self._clock()
-        if len(self._entries) >= self._max_entries:
-            self._entries = {k: e for k, e in self._entries.items() if e[1] > now}
-            if len(self._entries) >= self._max_entries:
-                self._entries = {}
-        self._entries[_key(authorization)] = (account_id, now + self.ttl)
+        key = _key(client_id, secret)
+        with self._lock:
+            now = self._clock()
+            if len(self._entries) >= self._max_entries and key not in self._entries:
+                # A new dict, never one being changed, for the lookups that read it meanwhile.
+                live = {k: e for k, e in self._entries.items() if e[1] > now}
+                self._entries = live if len(live) < self._max_entries else {}
+            self._entries[key] = (account_id, now + self.ttl)
 
 
-def _key(authorization: str) -> bytes:
-    return hashlib.sha256(authorization.encode()).digest()
+def _key(client_id: str, secret: str) -> bytes:
+    return hashlib.sha256(f"{client_id}:{secret}".encode()).digest()

@@ -7,7 +7,7 @@ import binascii
 
 from starlette.requests import Request
 
-from phonewagon_server.api.context import context_of
+from phonewagon_server.api.context import AppContext, context_of
 from phonewagon_server.credentials import verify_secret
 from phonewagon_server.db.accounts import find_active_secret_hash
 from phonewagon_server.errors import RateLimited, Unauthenticated
@@ -20,8 +20,9 @@ def authorize(request: Request) -> int:
     address instead, which is answered 429 once it fails too often.
     """
     context = context_of(request)
-    account_id = _authenticate(request)
-    if account_id is None:
+    credentials = _basic_credentials(_authorization(request))
+    account_id, verified_now = _authenticate(context, credentials)
+    if account_id is None or credentials is None:
         address = request.client.host if request.client else "unknown"
         failures = context.auth_failure_limiter.hit(f"auth-failures:{address}")
         if not failures.allowed:
@@ -41,25 +42,26 @@ def authorize(request: Request) -> int:
             f"Retry in {decision.reset} seconds.",
             retry_after=decision.reset,
         )
+    if verified_now:
+        context.verified_credentials.remember(*credentials, account_id)
     return account_id
 
 
-def _authenticate(request: Request) -> int | None:
-    header = _authorization(request)
-    verified = context_of(request).verified_credentials
-    if (account_id := verified.account_of(header)) is not None:
-        return account_id
-    credentials = _basic_credentials(header)
+def _authenticate(
+    context: AppContext, credentials: tuple[str, str] | None
+) -> tuple[int | None, bool]:
+    """The account of `credentials`, and whether the database was asked (not the cache)."""
     if credentials is None:
-        return None
+        return None, False
+    if (account_id := context.verified_credentials.account_of(*credentials)) is not None:
+        return account_id, False
     client_id, secret = credentials
-    with context_of(request).database.transaction() as tx:
+    with context.database.transaction() as tx:
         found = find_active_secret_hash(tx, client_id)
     valid = verify_secret(secret, found[1] if found else None)  # same work for unknown ids
     if found is None or not valid:
-        return None
-    verified.remember(header, found[0])
-    return found[0]
+        return None, False
+    return found[0], True
 
 
 def _authorization(request: Request) -> str:
