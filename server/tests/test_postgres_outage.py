@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -15,7 +20,7 @@ from phonewagon_server.db import Database, open_database
 from phonewagon_server.db.engine import PostgresDatabase
 from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.errors import DatabaseTimeout, DatabaseUnavailable
-from server_testkit import POSTGRES_URL, PUBLIC_URL, FakeClock, World
+from server_testkit import POSTGRES_URL, PUBLIC_URL, FakeClock, Tenant, World
 
 
 @pytest.fixture
@@ -110,3 +115,115 @@ def _sleep_past_the_time_limit(database: Database) -> None:
     with database.transaction(write=True) as tx:
         tx.execute("SET LOCAL statement_timeout = 50")
         tx.execute("SELECT pg_sleep(2)")
+
+
+def test_an_outage_is_logged_once_with_its_reason_and_once_when_it_ends(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = PostgresDatabase(
+        "postgresql://postgres@127.0.0.1:1/test?connect_timeout=1", pool_size=2, clock=clock
+    )
+    try:
+        with caplog.at_level(logging.WARNING, logger="phonewagon_server"):
+            for _ in range(2):
+                for _ in range(3):  # one probe, then two refused at once
+                    with pytest.raises(DatabaseUnavailable), database.transaction():
+                        pass
+                clock.advance(1.1)
+        outages = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
+        assert len(outages) == 1
+        assert "NoneType" not in outages[0]
+        assert "PoolTimeout" in outages[0] or "connection" in outages[0].lower()
+    finally:
+        database.close()
+
+
+class SilentProxy:
+    """A TCP proxy to PostgreSQL that can stop forwarding while it keeps every socket open, as
+    a hung server, proxy or network would."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.forwarding = threading.Event()
+        self.forwarding.set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self._sockets += [client, server]
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                self.forwarding.wait()
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                end.close()
+
+    def close(self) -> None:
+        self.forwarding.set()
+        for sock in self._sockets:
+            sock.close()
+
+
+def test_a_database_that_stops_answering_gives_503s_not_hung_requests_and_the_pool_heals(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    parts = urlsplit(postgres_url)
+    proxy = SilentProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    database = PostgresDatabase(proxied, pool_size=3, statement_timeout_ms=500)
+    upgrade(database)
+    tenant = World(database).tenant()
+    app = create_app(Settings(database_url=proxied, public_url=PUBLIC_URL), database)
+    try:
+        with TestClient(app) as api, caplog.at_level(logging.WARNING, logger="phonewagon_server"):
+            assert api.get("/companies", auth=tenant.auth).status_code == 200
+            proxy.forwarding.clear()
+            answers: list[int] = []
+
+            def ask() -> None:
+                response = api.get("/calls", auth=tenant.auth)
+                answers.append(response.status_code)
+                assert int(response.headers["retry-after"]) > 0
+
+            askers = [threading.Thread(target=ask) for _ in range(4)]
+            for asker in askers:
+                asker.start()
+            for asker in askers:
+                asker.join(timeout=60)  # a guard against a hang, not a speed test
+            assert [asker.is_alive() for asker in askers] == [False] * 4
+            assert answers == [503] * 4
+            proxy.forwarding.set()
+            assert _answers_within(api, tenant, seconds=30) == 200
+            assert api.get("/readyz").status_code == 200
+        messages = [record.getMessage() for record in caplog.records]
+        assert any("no answer in time" in m for m in messages)
+        assert sum("database unavailable" in m for m in messages) == 1
+        assert sum("available again" in m for m in messages) == 1
+    finally:
+        database.close()
+        proxy.close()
+
+
+def _answers_within(api: TestClient, tenant: Tenant, *, seconds: float) -> int:
+    """The first status other than 503 within `seconds` (the pool heals by itself)."""
+    deadline = time.monotonic() + seconds
+    status = api.get("/companies", auth=tenant.auth).status_code
+    while status == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = api.get("/companies", auth=tenant.auth).status_code
+    return status

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from phonewagon_server.api.context import context_of
 from phonewagon_server.api.responses import json_response
 from phonewagon_server.errors import (
+    DatabaseTimeout,
     DatabaseUnavailable,
     InvalidParameters,
     PhonewagonError,
@@ -45,7 +46,8 @@ def render_domain_error(request: Request, error: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, DatabaseUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
-        logger.warning("database unavailable: %s", type(exc.__cause__).__name__)
+        if isinstance(exc, DatabaseTimeout):  # an outage is logged once, by the engine
+            logger.warning("database statement timeout on %s", request.url.path)
     return _problem(request, body, headers)
 
 

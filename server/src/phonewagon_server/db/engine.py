@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import psycopg_pool
 
+from phonewagon_server.db.outages import Outage, RoundTripDeadlines, reason_of
 from phonewagon_server.errors import ConfigurationError, DatabaseTimeout, DatabaseUnavailable
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -127,6 +128,7 @@ class SqliteDatabase:
         self.url = f"sqlite:///{path}"
         self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(pool_size)
+        self._outage = Outage(fail_fast=False)
 
     def _connect(self) -> sqlite3.Connection:
         raw = sqlite3.connect(
@@ -140,27 +142,39 @@ class SqliteDatabase:
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        try:
+            with self._connection() as raw:
+                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield _SqliteConnection(raw)
+                    raw.execute("COMMIT")
+                except BaseException:
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                    raise
+        except DatabaseUnavailable as exc:
+            self._outage.failed(exc.reason)
+            raise
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "").split("_")[:2] not in _SQLITE_UNAVAILABLE:
+                raise  # a query bug ("no such column"), not an outage: a 500, logged
+            self._outage.failed(_sqlite_reason(exc))
+            raise DatabaseUnavailable(reason=_sqlite_reason(exc)) from exc
+        self._outage.recovered()
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
         if not self._slots.acquire(timeout=POOL_TIMEOUT_SECONDS):
-            raise DatabaseUnavailable()
+            raise DatabaseUnavailable(reason=f"no connection free in {POOL_TIMEOUT_SECONDS:.0f} s")
         try:
             try:
                 raw = self._idle.get_nowait()
             except queue.Empty:
                 raw = self._connect()
             try:
-                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield _SqliteConnection(raw)
-                raw.execute("COMMIT")
-            except BaseException:
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
-                raise
+                yield raw
             finally:
                 self._idle.put(raw)
-        except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorname", "").split("_")[:2] not in _SQLITE_UNAVAILABLE:
-                raise  # a query bug ("no such column"), not an outage: a 500, logged
-            raise DatabaseUnavailable(reason=_sqlite_reason(exc)) from exc
         finally:
             self._slots.release()
 
@@ -186,14 +200,17 @@ def _sqlite_reason(exc: sqlite3.OperationalError) -> str:
 class _PostgresConnection:
     dialect: Dialect = "postgresql"
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    def __init__(self, raw: psycopg.Connection[Any], answers_within: _Bound) -> None:
         self.raw = raw
+        self._answers_within = answers_within
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self.raw.execute(_pg(sql), params).rowcount
+        with self._answers_within(self.raw):
+            return self.raw.execute(_pg(sql), params).rowcount
 
     def load_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         with (
+            self._answers_within(self.raw),
             self.raw.cursor() as cursor,
             cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
         ):
@@ -201,10 +218,15 @@ class _PostgresConnection:
                 copy.write_row(row)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self.raw.execute(_pg(sql), params).fetchall()
+        with self._answers_within(self.raw):
+            return self.raw.execute(_pg(sql), params).fetchall()
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return self.raw.execute(_pg(sql), params).fetchone()
+        with self._answers_within(self.raw):
+            return self.raw.execute(_pg(sql), params).fetchone()
+
+
+_Bound = Callable[[psycopg.Connection[Any]], contextlib.AbstractContextManager[None]]
 
 
 _PG_SQL: dict[str, str] = {}
@@ -218,99 +240,99 @@ def _pg(sql: str) -> str:
     return translated
 
 
-def _configure_postgres(raw: psycopg.Connection[Any]) -> None:
-    """A slow query must not hold a pooled connection forever."""
-    raw.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
-    raw.commit()
+class PostgresDatabase:
+    """A bounded pool of psycopg connections, checked before use so it heals after an outage.
 
-
-class _Outage:
-    """While the database is down, one request at a time waits to find out if it is back.
-
-    Without this, every request would hold a worker thread for the whole pool timeout before
-    its 503, until the threads run out and even `/healthz` queues behind them.
+    The server ends a statement at `statement_timeout_ms`; if it has not answered
+    `ANSWER_GRACE_SECONDS` later (a silent server, proxy or network), the client gives up on the
+    connection: every round trip is bounded, and none waits forever for a socket that stays open.
     """
 
-    FAIL_FAST_SECONDS = 1.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failed_at: float | None = None
-        self._probe_running = False
-
-    def admit(self, now: float) -> bool:
-        """Whether this request is the one probing; raise at once if another one should."""
-        with self._lock:
-            if self._failed_at is None:
-                return False
-            if self._probe_running or now - self._failed_at < self.FAIL_FAST_SECONDS:
-                raise DatabaseUnavailable()
-            self._probe_running = True
-            return True
-
-    def failed(self, now: float, *, probing: bool) -> None:
-        with self._lock:
-            self._failed_at = now
-            if probing:
-                self._probe_running = False
-
-    def recovered(self, *, probing: bool) -> None:
-        with self._lock:
-            self._failed_at = None
-            if probing:
-                self._probe_running = False
-
-
-class PostgresDatabase:
-    """A bounded pool of psycopg connections, checked before use so it heals after an outage."""
-
     dialect: Dialect = "postgresql"
+    ANSWER_GRACE_SECONDS = 5.0
 
     def __init__(
-        self, url: str, *, pool_size: int, clock: Callable[[], float] = time.monotonic
+        self,
+        url: str,
+        *,
+        pool_size: int,
+        statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
-        self._clock = clock
-        self._outage = _Outage()
+        self._statement_timeout_ms = statement_timeout_ms
+        self._answer_seconds = statement_timeout_ms / 1000 + self.ANSWER_GRACE_SECONDS
+        self._deadlines = RoundTripDeadlines()
+        self._outage = Outage(clock=clock)
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=1,
             max_size=pool_size,
             timeout=POOL_TIMEOUT_SECONDS,
             kwargs={"connect_timeout": 5},
-            configure=_configure_postgres,
-            check=psycopg_pool.ConnectionPool.check_connection,
+            configure=self._configure,
+            check=self._check,
             reconnect_timeout=0,
             open=False,
         )
         self._pool.open(wait=False)
 
+    def _answers_within(
+        self, raw: psycopg.Connection[Any]
+    ) -> contextlib.AbstractContextManager[None]:
+        return self._deadlines.bound(raw, self._answer_seconds)
+
+    def _configure(self, raw: psycopg.Connection[Any]) -> None:
+        """A slow query must not hold a pooled connection forever."""
+        with self._answers_within(raw):
+            raw.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
+            raw.commit()
+
+    def _check(self, raw: psycopg.Connection[Any]) -> None:
+        with self._deadlines.bound(raw, POOL_TIMEOUT_SECONDS):
+            psycopg_pool.ConnectionPool.check_connection(raw)
+
     @contextlib.contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Connection]:
-        probing = self._outage.admit(self._clock())
+        probing = self._outage.admit()
         try:
             with self._pool.connection() as raw:
                 if write:
-                    with raw.transaction():
-                        yield _PostgresConnection(raw)
+                    yield from self._writing(raw)
                 else:
-                    # Reads run statement by statement: no BEGIN and COMMIT round trips.
-                    raw.autocommit = True
-                    try:
-                        yield _PostgresConnection(raw)
-                    finally:
-                        raw.autocommit = False
+                    yield from self._reading(raw)
         except psycopg.errors.QueryCanceled as exc:
             # A statement past `statement_timeout`: the database answered, so it is no outage.
             self._outage.recovered(probing=probing)
             raise DatabaseTimeout() from exc
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            self._outage.failed(self._clock(), probing=probing)
+            self._outage.failed(reason_of(exc), probing=probing)
             raise DatabaseUnavailable() from exc
         except BaseException:
             self._outage.recovered(probing=probing)  # it answered; the error is the caller's
             raise
         self._outage.recovered(probing=probing)
+
+    def _writing(self, raw: psycopg.Connection[Any]) -> Iterator[Connection]:
+        """BEGIN goes with the first statement; COMMIT and ROLLBACK are bounded like it."""
+        try:
+            yield _PostgresConnection(raw, self._answers_within)
+        except BaseException:
+            if not raw.closed:
+                with self._answers_within(raw), contextlib.suppress(psycopg.Error):
+                    raw.rollback()
+            raise
+        with self._answers_within(raw):
+            raw.commit()
+
+    def _reading(self, raw: psycopg.Connection[Any]) -> Iterator[Connection]:
+        """Statement by statement: no BEGIN and COMMIT round trips."""
+        raw.autocommit = True
+        try:
+            yield _PostgresConnection(raw, self._answers_within)
+        finally:
+            if not raw.closed:  # a lost connection has no transaction state to set
+                raw.autocommit = False
 
     def ping(self) -> None:
         with self.transaction() as tx:
@@ -318,3 +340,4 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self._pool.close()
+        self._deadlines.close()
