@@ -6,7 +6,8 @@ PhonewagonError
 ├── NotFound            404  no such resource for this account (also: another account's)
 ├── RateLimited         429  the account (or a client address failing auth) is over its limit
 └── DatabaseUnavailable 503  the database cannot be reached; retry later
-    └── DatabaseTimeout 503  it answered, but a statement ran past its time limit
+    ├── DatabaseTimeout 503  it answered, but a statement ran past its time limit
+    └── WriteConflict   503  it rolled the transaction back for a concurrent writer's sake
 """
 
 from __future__ import annotations
@@ -89,6 +90,18 @@ class DatabaseTimeout(DatabaseUnavailable):
         super().__init__(
             reason="statement timeout",
             detail="The database took too long to answer. Retry shortly.",
+        )
+
+
+class WriteConflict(DatabaseUnavailable):
+    """A deadlock or serialization failure: nothing of the transaction was written."""
+
+    retry_after = 1
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(
+            reason=reason,
+            detail="A concurrent change conflicted with this request. Retry it.",
         )
 
 

@@ -14,7 +14,7 @@ import orjson
 from phonewagon_server.config import DEFAULT_DATABASE_URL
 from phonewagon_server.db import Database, check_reachable, open_database
 from phonewagon_server.db.migrations import upgrade
-from phonewagon_server.errors import ConfigurationError, DatabaseUnavailable
+from phonewagon_server.errors import ConfigurationError, DatabaseUnavailable, WriteConflict
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,13 +35,16 @@ def json_option(function: F) -> F:
 
 
 @contextlib.contextmanager
-def opened_database(database_url: str | None, *, migrate: bool = True) -> Iterator[Database]:
+def opened_database(
+    database_url: str | None, *, migrate: bool = True, writers_wait: bool = True
+) -> Iterator[Database]:
     """The database of `--database-url`, else PHONEWAGON_DATABASE_URL, else the default file;
-    migrated unless told not to. Its errors become clean CLI errors."""
+    migrated unless told not to. Its errors become clean CLI errors. A write waits for another
+    writer (a running import) to finish, saying so, unless `writers_wait` is off (`serve`)."""
     url = database_url or os.environ.get("PHONEWAGON_DATABASE_URL") or DEFAULT_DATABASE_URL
     try:
         check_reachable(url)
-        database = open_database(url)
+        database = open_database(url, on_lock_wait=tell_waiting if writers_wait else None)
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
     except DatabaseUnavailable as exc:
@@ -50,10 +53,23 @@ def opened_database(database_url: str | None, *, migrate: bool = True) -> Iterat
         if migrate:
             upgrade(database)
         yield database
+    except WriteConflict as exc:
+        raise click.ClickException(
+            f"the database rolled this command back ({exc.reason}) for another writer's sake;"
+            " nothing of it was written, and running it again is safe"
+        ) from exc
     except DatabaseUnavailable as exc:
         raise _unreachable(url, exc) from exc
     finally:
         database.close()
+
+
+def tell_waiting() -> None:
+    click.echo(
+        "Waiting: another writer, such as an import, is using the database;"
+        " this command goes on when it is done (Ctrl-C to give up, nothing is written).",
+        err=True,
+    )
 
 
 def _unreachable(url: str, exc: DatabaseUnavailable) -> click.ClickException:

@@ -193,7 +193,7 @@ def _run(settings: Settings, *, host: str, port: int, log_level: str) -> None:
         "log_level": log_level,
         "log_config": log_config,
     }
-    with opened_database(settings.database_url) as database:
+    with opened_database(settings.database_url, writers_wait=False) as database:
         logger.info(
             "serving %s on http://%s:%d with %d worker(s) (next links: %s; rate limit: %s%s)",
             settings.database_url,  # the log formatter masks its password

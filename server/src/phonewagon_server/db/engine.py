@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import sqlite3
 import threading
@@ -16,12 +17,19 @@ import psycopg
 import psycopg_pool
 
 from phonewagon_server.db.outages import Outage, RoundTripDeadlines, reason_of
-from phonewagon_server.errors import ConfigurationError, DatabaseTimeout, DatabaseUnavailable
+from phonewagon_server.errors import (
+    ConfigurationError,
+    DatabaseTimeout,
+    DatabaseUnavailable,
+    WriteConflict,
+)
 
 Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
 
 POOL_TIMEOUT_SECONDS = 5.0
+LOCK_TRY_MS = 250
+WaitNotice = Callable[[], None]
 STATEMENT_TIMEOUT_MS = 30_000
 
 
@@ -80,8 +88,15 @@ def check_reachable(url: str) -> None:
         raise DatabaseUnavailable(reason=reason or type(exc).__name__) from exc
 
 
-def open_database(url: str, *, pool_size: int = 10) -> Database:
-    """`sqlite:///relative.db`, `sqlite:////absolute.db`, a plain file path, or `postgresql://`."""
+def open_database(
+    url: str, *, pool_size: int = 10, on_lock_wait: WaitNotice | None = None
+) -> Database:
+    """`sqlite:///relative.db`, `sqlite:////absolute.db`, a plain file path, or `postgresql://`.
+
+    With `on_lock_wait` (commands run by a person), a SQLite writer waits for as long as another
+    writer, such as an import, holds the database, and calls it once when it starts waiting;
+    without it (the server), it gives up after `POOL_TIMEOUT_SECONDS`.
+    """
     scheme = urlsplit(url).scheme
     if scheme in ("postgresql", "postgres"):
         return PostgresDatabase(url, pool_size=pool_size)
@@ -89,9 +104,9 @@ def open_database(url: str, *, pool_size: int = 10) -> Database:
         path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
         if not path:
             raise ConfigurationError(f"SQLite URL {url!r} needs a file: sqlite:///phonewagon.db")
-        return SqliteDatabase(Path(path), pool_size=pool_size)
+        return SqliteDatabase(Path(path), pool_size=pool_size, on_lock_wait=on_lock_wait)
     if scheme == "" or len(scheme) == 1:  # a plain path (or a Windows drive letter)
-        return SqliteDatabase(Path(url), pool_size=pool_size)
+        return SqliteDatabase(Path(url), pool_size=pool_size, on_lock_wait=on_lock_wait)
     raise ConfigurationError(
         f"database URL scheme {scheme!r} is not supported: use sqlite:///FILE or postgresql://..."
     )
@@ -123,9 +138,12 @@ class SqliteDatabase:
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: Path, *, pool_size: int) -> None:
+    def __init__(
+        self, path: Path, *, pool_size: int, on_lock_wait: WaitNotice | None = None
+    ) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
+        self._on_lock_wait = on_lock_wait
         self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(pool_size)
         self._outage = Outage(fail_fast=False)
@@ -144,7 +162,10 @@ class SqliteDatabase:
     def transaction(self, *, write: bool = False) -> Iterator[Connection]:
         try:
             with self._connection() as raw:
-                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if write:
+                    self._begin_writing(raw)
+                else:
+                    raw.execute("BEGIN")
                 try:
                     yield _SqliteConnection(raw)
                     raw.execute("COMMIT")
@@ -161,6 +182,25 @@ class SqliteDatabase:
             self._outage.failed(_sqlite_reason(exc))
             raise DatabaseUnavailable(reason=_sqlite_reason(exc)) from exc
         self._outage.recovered()
+
+    def _begin_writing(self, raw: sqlite3.Connection) -> None:
+        if self._on_lock_wait is None:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        # Short tries in a loop rather than one long busy timeout: Ctrl-C works between them.
+        raw.execute(f"PRAGMA busy_timeout = {LOCK_TRY_MS}")
+        try:
+            for attempt in itertools.count():
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if getattr(exc, "sqlite_errorname", "") != "SQLITE_BUSY":
+                        raise
+                    if attempt == 0:
+                        self._on_lock_wait()
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {int(POOL_TIMEOUT_SECONDS * 1000)}")
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -305,6 +345,10 @@ class PostgresDatabase:
             # A statement past `statement_timeout`: the database answered, so it is no outage.
             self._outage.recovered(probing=probing)
             raise DatabaseTimeout() from exc
+        except psycopg.errors.TransactionRollback as exc:
+            # A deadlock or serialization failure: the database answered, so it is no outage.
+            self._outage.recovered(probing=probing)
+            raise WriteConflict(reason=reason_of(exc)) from exc
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             self._outage.failed(reason_of(exc), probing=probing)
             raise DatabaseUnavailable() from exc

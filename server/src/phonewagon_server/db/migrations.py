@@ -151,7 +151,13 @@ def current_version(database: Database) -> int:
 
 
 def upgrade(database: Database, *, to_version: int = LATEST_VERSION) -> list[Migration]:
-    """Apply every pending migration up to `to_version`; return those applied."""
+    """Apply every pending migration up to `to_version`; return those applied.
+
+    A database already there is only read: no write lock, so a command (`serve` among them)
+    starts while an import holds SQLite's.
+    """
+    if current_version(database) >= to_version:
+        return []
     applied: list[Migration] = []
     for migration in MIGRATIONS[:to_version]:
         with database.transaction(write=True) as tx:

@@ -89,11 +89,17 @@ class Outage:
             )
 
 
+# SQLSTATE classes whose messages name a condition, never a statement or its values: connection
+# exception, transaction rollback (deadlock), insufficient resources, operator intervention.
+_PLAIN_SPOKEN = ("08", "40", "53", "57")
+
+
 def reason_of(exc: BaseException) -> str:
-    """What an operator needs from a connection error: its kind and first line, without SQL."""
+    """What an operator needs from a database error: its kind and first line, without SQL."""
     first_line = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    if isinstance(exc, psycopg.Error) and exc.sqlstate and not exc.sqlstate.startswith("08"):
-        first_line = ""  # a server error may quote a statement: only connection errors (08) speak
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate and not sqlstate.startswith(_PLAIN_SPOKEN):
+        first_line = ""
     name = type(exc).__name__
     return f"{name}: {first_line}" if first_line else name
 
