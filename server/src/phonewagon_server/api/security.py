@@ -24,6 +24,21 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADER_FIELDS = 100
 
 
+def security_header_pairs(
+    policy: str = API_POLICY, *, https: bool = False
+) -> list[tuple[str, str]]:
+    """The security headers as text: HSTS only when the API is served over https."""
+    pairs = [
+        ("cache-control", "no-store"),  # call data must not linger in caches
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+    ]
+    if https:
+        pairs.append(("strict-transport-security", "max-age=31536000"))
+    return [*pairs, ("content-security-policy", policy)]
+
+
 @dataclass(frozen=True, slots=True)
 class SecurityHeaders:
     """The headers every response carries, computed once: JSON answers', and the docs page's."""
@@ -33,17 +48,10 @@ class SecurityHeaders:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> SecurityHeaders:
-        common = [
-            ("cache-control", "no-store"),  # call data must not linger in caches
-            ("x-content-type-options", "nosniff"),
-            ("referrer-policy", "no-referrer"),
-            ("x-frame-options", "DENY"),
-        ]
-        if settings.public_url.startswith("https://"):
-            common.append(("strict-transport-security", "max-age=31536000"))
+        https = settings.public_url.startswith("https://")
 
         def encoded(policy: str) -> Headers:
-            pairs = [*common, ("content-security-policy", policy)]
+            pairs = security_header_pairs(policy, https=https)
             return tuple((name.encode(), value.encode()) for name, value in pairs)
 
         return cls(api=encoded(API_POLICY), docs=encoded(DOCS_POLICY))
