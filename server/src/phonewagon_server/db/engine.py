@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import queue
@@ -56,7 +57,9 @@ class Database(Protocol):
     url: str
 
     def transaction(self, *, write: bool = False) -> contextlib.AbstractContextManager[Connection]:
-        """A connection in a transaction; `write=True` takes SQLite's write lock up front."""
+        """A connection in a transaction that only reads (a write in it fails), or with
+        `write=True` one that writes, which takes SQLite's write lock up front and must never
+        run on the event loop."""
         ...
 
     def ping(self) -> None:
@@ -64,6 +67,15 @@ class Database(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def refuse_writes_on_the_event_loop() -> None:
+    """A write waits for locks: on the event loop it would stall every request meanwhile."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # a worker thread, or a command: no loop here
+    raise RuntimeError("a write transaction must run in a worker thread, not on the event loop")
 
 
 def insert_returning_id(tx: Connection, sql: str, params: Sequence[Any]) -> int:
@@ -156,6 +168,7 @@ class SqliteDatabase:
         raw.execute("PRAGMA synchronous = NORMAL")
         raw.execute("PRAGMA foreign_keys = ON")
         raw.execute("PRAGMA temp_store = MEMORY")  # an import's staging batch never touches disk
+        raw.execute("PRAGMA query_only = ON")  # off only while a write transaction runs
         return raw
 
     @contextlib.contextmanager
@@ -163,16 +176,22 @@ class SqliteDatabase:
         try:
             with self._connection() as raw:
                 if write:
-                    self._begin_writing(raw)
-                else:
-                    raw.execute("BEGIN")
+                    refuse_writes_on_the_event_loop()
+                    raw.execute("PRAGMA query_only = OFF")
                 try:
+                    if write:
+                        self._begin_writing(raw)
+                    else:
+                        raw.execute("BEGIN")
                     yield _SqliteConnection(raw)
                     raw.execute("COMMIT")
                 except BaseException:
                     if raw.in_transaction:
                         raw.execute("ROLLBACK")
                     raise
+                finally:
+                    if write:
+                        raw.execute("PRAGMA query_only = ON")
         except DatabaseUnavailable as exc:
             self._outage.failed(exc.reason)
             raise
@@ -323,10 +342,16 @@ class PostgresDatabase:
         return self._deadlines.bound(raw, self._answer_seconds)
 
     def _configure(self, raw: psycopg.Connection[Any]) -> None:
-        """A slow query must not hold a pooled connection forever."""
+        """A slow query must not hold a pooled connection forever; what reads cannot write.
+
+        Reads run in autocommit, each statement a transaction of the session's default kind:
+        read only. A write transaction says `BEGIN READ WRITE` (psycopg's `read_only = False`).
+        """
         with self._answers_within(raw):
             raw.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
+            raw.execute("SET default_transaction_read_only = on")
             raw.commit()
+        raw.read_only = False
 
     def _check(self, raw: psycopg.Connection[Any]) -> None:
         with self._deadlines.bound(raw, POOL_TIMEOUT_SECONDS):
@@ -359,6 +384,7 @@ class PostgresDatabase:
 
     def _writing(self, raw: psycopg.Connection[Any]) -> Iterator[Connection]:
         """BEGIN goes with the first statement; COMMIT and ROLLBACK are bounded like it."""
+        refuse_writes_on_the_event_loop()
         try:
             yield _PostgresConnection(raw, self._answers_within)
         except BaseException:
