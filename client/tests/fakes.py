@@ -1,13 +1,15 @@
-"""An in-memory Phonewagon API behind `httpx.MockTransport`, and calls to fill it with.
+"""The one fake Phonewagon API, behind `httpx.MockTransport`, and calls and answers to fill it with.
 
-It pages like the real server: newest first by (start_time, id), `next` links that keep every
-filter and resume with `end_time` + `before_id`, both time bounds inclusive.
+In memory it pages like the real server: newest first by (start_time, id), `next` links that keep
+every filter and resume with `end_time` + `before_id`, both time bounds inclusive. A test may
+queue answers ahead of it (`answer`), and a scripted one answers nothing but what was queued.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -16,16 +18,34 @@ import httpx
 
 from phonewagon import CALL_FIELDS, Call, Client
 
-BASE_URL = "https://api.phonewagon.test"
+BASE_URL = "https://api.test"
 CLIENT_ID = "pwid_test"
 CLIENT_SECRET = "pwsk_test"
 NOW_MS = 1_795_000_000_000  # 2026-11-18T11:06:40Z: the newest call of `make_calls`
 DAY_MS = 86_400_000
 LATER_MS = 253_402_300_799_999  # the fake's "now": after every call a test adds
+T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z: when the calls of `calls_page` happen
+
+Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 
 
 class Interrupted(Exception):
     """Raised by the fake transport to stop a pull half-way (not an error the client retries)."""
+
+
+class FakeTime:
+    """`sleep` records the wait and moves `clock` forward by it: tests never really wait."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
 
 def make_call(id: int, start_time: int, **fields: Any) -> dict[str, Any]:
@@ -62,14 +82,14 @@ def as_calls(records: Iterable[dict[str, Any]]) -> list[Call]:
     return [Call.from_dict(record) for record in records]
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> httpx.Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return httpx.Response(status, json=body, headers={"Content-Type": "application/problem+json"})
-
-
 class FakeAPI:
-    def __init__(self, calls: Iterable[dict[str, Any]] = ()) -> None:
+    """The API in memory, unless `scripted`; answers queued with `answer` come first."""
+
+    base_url = BASE_URL
+
+    def __init__(self, calls: Iterable[dict[str, Any]] = (), *, scripted: bool = False) -> None:
         self.calls: list[dict[str, Any]] = list(calls)
+        self.scripted = scripted
         self.companies = [{"id": 1, "name": "Acme Plumbing"}, {"id": 2, "name": "Zoë's Bakery"}]
         self.campaigns = [
             {"id": "s1", "name": "Search", "company_id": 1},
@@ -78,26 +98,32 @@ class FakeAPI:
         ]
         self.default_page_size = 1000
         self.requests: list[httpx.Request] = []
-        self.sleeps: list[float] = []
+        self.time = FakeTime()
+        self._answers: deque[Answer] = deque()
         # Tests set these to make the server misbehave:
         self.interrupt_at_request: int | None = None  # raise Interrupted on this request (1-based)
         self.rate_limit_requests: set[int] = set()  # answer 429 (Retry-After: 7) to these
         # Answers a request instead of the API when it returns a response:
         self.failure: Callable[[httpx.Request], httpx.Response | None] | None = None
 
-    @property
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
+    # --- what tests use -------------------------------------------------------------------------
 
-    def client(self, **kwargs: Any) -> Client:
-        return Client(CLIENT_ID, CLIENT_SECRET, BASE_URL, **self._seams(), **kwargs)
+    def answer(self, *answers: Answer) -> None:
+        """Queue answers for the next requests; an exception is raised, a callable is asked."""
+        self._answers.extend(answers)
+
+    def client(self, **overrides: Any) -> Client:
+        """A real Client on this fake and its time, with jitter fixed at 0.5; keywords override."""
+        credentials = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "base_url": BASE_URL}
+        return Client(**(credentials | self._seams() | overrides))
 
     def make_client(self) -> Callable[..., Client]:
         """What `cli.main(make_client=...)` needs: the real Client, on this fake, never sleeping."""
         return functools.partial(Client, **self._seams())
 
-    def _seams(self) -> dict[str, Any]:
-        return {"transport": self.transport, "sleep": self.sleeps.append, "jitter": lambda: 0.5}
+    @property
+    def urls(self) -> list[str]:
+        return [str(request.url) for request in self.requests]
 
     def calls_requests(self) -> list[httpx.Request]:
         return [r for r in self.requests if r.url.path == "/calls"]
@@ -107,21 +133,93 @@ class FakeAPI:
         call.update(fields)
         return call
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    # --- answers shaped like the server's -------------------------------------------------------
+
+    @staticmethod
+    def ok(body: dict[str, Any], *, remaining: int = 49, reset: int = 60) -> httpx.Response:
+        """A success as the server sends it, with its rate-limit headers."""
+        return httpx.Response(200, json=body, headers=FakeAPI.rate_limit_headers(remaining, reset))
+
+    @staticmethod
+    def problem(
+        status: int,
+        detail: str = "Something is wrong.",
+        *,
+        title: str = "Problem",
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """An `application/problem+json` answer shaped like the server's."""
+        body: dict[str, Any] = {
+            "type": f"{BASE_URL}/docs#problem-{status}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        }
+        if errors is not None:
+            body["errors"] = errors
+        return httpx.Response(
+            status,
+            json=body,
+            headers={"Content-Type": "application/problem+json", **(headers or {})},
+        )
+
+    @staticmethod
+    def rate_limit_headers(remaining: int, reset: int) -> dict[str, str]:
+        return {
+            "RateLimit-Policy": '"default";q=50;w=60',
+            "RateLimit": f'"default";r={remaining};t={reset}',
+        }
+
+    @staticmethod
+    def calls_page(
+        ids: list[int], next_url: str | None = None, *, remaining: int = 49, reset: int = 60
+    ) -> httpx.Response:
+        """A page of calls with these ids, newest first, and a `next` link if given."""
+        body: dict[str, Any] = {"calls": [make_call(i, T0 + i) for i in ids]}
+        if next_url is not None:
+            body["next"] = next_url
+        return FakeAPI.ok(body, remaining=remaining, reset=reset)
+
+    # --- the transport's side -------------------------------------------------------------------
+
+    def _seams(self) -> dict[str, Any]:
+        return {
+            "transport": httpx.MockTransport(self),
+            "sleep": self.time.sleep,
+            "clock": self.time.clock,
+            "jitter": lambda: 0.5,
+        }
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if self.scripted or self._answers:
+            return self._queued(request)
+        return self._in_memory(request)
+
+    def _queued(self, request: httpx.Request) -> httpx.Response:
+        if not self._answers:
+            raise AssertionError(f"no answer queued for {request.url}")
+        answer = self._answers.popleft()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer(request) if callable(answer) else answer
+
+    def _in_memory(self, request: httpx.Request) -> httpx.Response:
         number = len(self.requests)
         if number == self.interrupt_at_request:
             raise Interrupted(f"interrupted at request {number}")
         if self.failure is not None and (response := self.failure(request)) is not None:
             return response
         if request.headers.get("authorization") != _basic(CLIENT_ID, CLIENT_SECRET):
-            response = problem(401, "Unauthenticated", "Send your client id and secret.")
-            response.headers["WWW-Authenticate"] = 'Basic realm="phonewagon"'
-            return response
+            detail = "Send your client id and secret."
+            headers = {"WWW-Authenticate": 'Basic realm="phonewagon"'}
+            return self.problem(401, detail, title="Unauthenticated", headers=headers)
         if number in self.rate_limit_requests:
-            response = problem(429, "Too Many Requests", "Over 50 requests a minute.")
-            response.headers["Retry-After"] = "7"
-            return response
+            detail = "Over 50 requests a minute."
+            return self.problem(
+                429, detail, title="Too Many Requests", headers={"Retry-After": "7"}
+            )
         params = dict(request.url.params)
         if request.url.path == "/companies":
             return httpx.Response(200, json={"companies": self.companies})
@@ -129,14 +227,14 @@ class FakeAPI:
             return self._campaigns(params)
         if request.url.path == "/calls":
             return self._calls(params)
-        return problem(404, "Not Found", f"There is no resource at {request.url.path}.")
+        return self._not_found(f"There is no resource at {request.url.path}.")
 
     def _campaigns(self, params: dict[str, str]) -> httpx.Response:
         campaigns = self.campaigns
         if "company_id" in params:
             company_id = int(params["company_id"])
             if company_id not in {c["id"] for c in self.companies}:
-                return problem(404, "Not Found", f"There is no company {company_id}.")
+                return self._not_found(f"There is no company {company_id}.")
             campaigns = [c for c in campaigns if c["company_id"] == company_id]
         return httpx.Response(
             200, json={"campaigns": [{"id": c["id"], "name": c["name"]} for c in campaigns]}
@@ -146,15 +244,15 @@ class FakeAPI:
         known = {"company_id", "campaign_id", "start_time", "end_time", "page_size", "before_id"}
         if unknown := sorted(set(params) - known):
             errors = [{"name": n, "in": "query", "detail": "unknown parameter"} for n in unknown]
-            return problem(400, "Invalid Query Parameters", "Check the query.", errors=errors)
+            return self._invalid("Check the query.", errors)
         start, end = int(params.get("start_time", 0)), int(params.get("end_time", LATER_MS))
         if start > end:
             errors = [{"name": "start_time", "in": "query", "detail": "must not be after end_time"}]
-            return problem(400, "Invalid Query Parameters", "Check start_time.", errors=errors)
+            return self._invalid("Check start_time.", errors)
         if "company_id" in params and int(params["company_id"]) not in {
             c["id"] for c in self.companies
         }:
-            return problem(404, "Not Found", f"There is no company {params['company_id']}.")
+            return self._not_found(f"There is no company {params['company_id']}.")
         page_size = min(int(params.get("page_size", self.default_page_size)), 1000)
         before = (end, int(params["before_id"])) if "before_id" in params else (end + 1, 0)
         matching = sorted(
@@ -181,6 +279,12 @@ class FakeAPI:
             }
             body["next"] = f"{BASE_URL}/calls?{urlencode(resume)}"
         return httpx.Response(200, json=body)
+
+    def _not_found(self, detail: str) -> httpx.Response:
+        return self.problem(404, detail, title="Not Found")
+
+    def _invalid(self, detail: str, errors: list[dict[str, str]]) -> httpx.Response:
+        return self.problem(400, detail, title="Invalid Query Parameters", errors=errors)
 
 
 def _basic(user: str, password: str) -> str:

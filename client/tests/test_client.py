@@ -25,7 +25,7 @@ from phonewagon import (
 )
 
 if TYPE_CHECKING:
-    from conftest import FakeAPI
+    from fakes import FakeAPI
 
 MakeClient = Callable[..., Client]
 ENV = ("PHONEWAGON_CLIENT_ID", "PHONEWAGON_CLIENT_SECRET", "PHONEWAGON_BASE_URL")

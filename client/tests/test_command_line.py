@@ -11,7 +11,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from fakes import BASE_URL, CLIENT_ID, CLIENT_SECRET, NOW_MS, FakeAPI, make_calls, problem
+from fakes import BASE_URL, CLIENT_ID, CLIENT_SECRET, NOW_MS, FakeAPI, make_calls
 from phonewagon import CALL_FIELDS, Call
 from phonewagon.cli import main
 
@@ -236,7 +236,7 @@ def test_a_failed_pull_leaves_the_output_file_as_it_was(
     path = tmp_path / "calls.csv"
     path.write_text("yesterday's export\n")
     api.default_page_size = 10
-    api.failure = lambda r: problem(401, "Unauthenticated", "?") if len(api.requests) > 2 else None
+    api.failure = lambda r: api.problem(401, "?") if len(api.requests) > 2 else None
     result = run("calls", "--output", str(path))
     assert result.status == 1
     assert path.read_text() == "yesterday's export\n"
@@ -279,7 +279,7 @@ def test_progress_counts_calls_pages_and_rate_limit_waits_on_a_terminal(
     assert "25 calls, 1 page · waiting 7 s for the rate limit" in result.err
     assert "60 calls, 3 pages" in result.err
     assert result.err.endswith("\r\x1b[K60 calls in 3 pages\n")
-    assert api.sleeps == [7.0]
+    assert api.time.sleeps == [7.0]
     assert len(result.out.splitlines()) == 60
 
 
@@ -299,7 +299,7 @@ def test_a_table_on_the_terminal_shows_waits_but_no_counts(run: Any, api: FakeAP
 
 
 def test_retries_are_shown_with_their_cause(run: Any, api: FakeAPI) -> None:
-    api.failure = lambda r: problem(503, "Unavailable", "?") if len(api.requests) == 1 else None
+    api.answer(api.problem(503, "?"))
     result = run("companies", stderr_tty=True)
     assert result.status == 0
     assert "waiting 1 s to retry after HTTP 503 (attempt 1)" in result.err
@@ -335,7 +335,7 @@ def test_a_bad_request_lists_each_parameter_the_server_named(run: Any, api: Fake
         {"name": "end_time", "in": "query", "detail": "must be at most 253402300799999"},
         {"name": "page_size", "in": "query", "detail": "must be at least 1"},
     ]
-    api.failure = lambda request: problem(400, "Invalid Query Parameters", "Check.", errors=errors)
+    api.failure = lambda request: api.problem(400, "Check.", errors=errors)
     result = run("calls")
     assert result.status == 1
     assert result.err == (
@@ -345,7 +345,7 @@ def test_a_bad_request_lists_each_parameter_the_server_named(run: Any, api: Fake
 
 
 def test_a_server_that_keeps_failing_is_a_server_error(run: Any, api: FakeAPI) -> None:
-    api.failure = lambda request: problem(503, "Service Unavailable", "The database is down.")
+    api.failure = lambda request: api.problem(503, "The database is down.")
     result = run("calls")
     assert result.status == 1
     assert result.err == ("phonewagon: server error 503: The database is down. (try again later)\n")
@@ -365,7 +365,7 @@ def test_an_unreachable_server_is_a_connection_error(run: Any, api: FakeAPI) -> 
 
 def test_a_rate_limit_that_never_lifts_is_reported(run: Any, api: FakeAPI) -> None:
     def always_limited(request: httpx.Request) -> httpx.Response:
-        response = problem(429, "Too Many Requests", "Over the limit.")
+        response = api.problem(429, "Over the limit.")
         response.headers["Retry-After"] = "60"
         return response
 

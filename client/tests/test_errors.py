@@ -26,7 +26,7 @@ from phonewagon import (
 from phonewagon import errors as errors_module
 
 if TYPE_CHECKING:
-    from conftest import FakeAPI
+    from fakes import FakeAPI
 
 MakeClient = Callable[..., Client]
 

@@ -28,7 +28,7 @@ from phonewagon.retry import (
 )
 
 if TYPE_CHECKING:
-    from conftest import FakeAPI, FakeTime
+    from fakes import FakeAPI, FakeTime
 
 MakeClient = Callable[..., Client]
 COMPANIES = {"companies": [{"id": 1, "name": "Acme"}]}

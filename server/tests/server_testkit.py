@@ -1,14 +1,20 @@
-"""What server tests share besides fixtures: constants, a fake clock, and a `World` that writes
-accounts, companies, campaigns and calls straight into the database.
+"""The test kit of every test folder: constants, a fake clock, PostgreSQL schemas, and a `World`
+that writes accounts, companies, campaigns and calls straight into the database.
 
-Import from here, never from `conftest`: other test folders have a conftest of their own.
+Import from here, never from `conftest`: other test folders have a conftest of their own. The
+root conftest and every test folder find this module through `pythonpath` in pyproject.toml.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass, field, replace
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
+
+import psycopg
 
 from phonewagon_server.config import Rate, Settings
 from phonewagon_server.db import Connection, Database
@@ -26,8 +32,22 @@ NOW_MS = 1_700_000_000_000
 
 
 def postgres_schema_url(schema: str) -> str:
+    """A URL whose connections live in `schema` of the test database."""
     separator = "&" if "?" in POSTGRES_URL else "?"
     return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+@contextlib.contextmanager
+def postgres_schema(prefix: str = "pw_test") -> Iterator[str]:
+    """A URL whose connections live in a fresh schema of the test database, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield postgres_schema_url(schema)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 class FakeClock:
@@ -44,39 +64,80 @@ class FakeClock:
 
 
 @dataclass
-class Tenant:
-    """An account with one credential, a company and a campaign, ready to call the API with."""
+class Account:
+    """An account with one credential, ready to call the API with."""
 
     account_id: int
     client_id: str
     secret: str
-    company: Company
-    campaign: Campaign
-    next_sid: int = field(default=0)
 
     @property
     def auth(self) -> tuple[str, str]:
         return (self.client_id, self.secret)
 
 
-class World:
-    """Builds accounts, companies, campaigns and calls straight into the database."""
+@dataclass
+class Tenant(Account):
+    """An account with a company and a campaign as well: what most tests start from."""
 
-    def __init__(self, database: Database) -> None:
+    company: Company
+    campaign: Campaign
+
+
+def few_fields(n: int) -> dict[str, Any]:
+    """Call number `n` of a world, with the fields the server's tests expect filled in."""
+    return {
+        "duration": 42,
+        "is_first_time_caller": False,
+        "status": "completed",
+        "direction": "inbound",
+        "from_number": "+19295550100",
+        "to_number": "+18445551234",
+    }
+
+
+def every_field(n: int) -> dict[str, Any]:
+    """Call number `n` of a world with every field filled in, some varying from call to call."""
+    return {
+        "duration": n % 600,
+        "is_first_time_caller": n % 3 == 0,
+        "status": "completed",
+        "direction": "inbound",
+        "from_number": f"+1929555{n % 10_000:04d}",
+        "to_number": "+18445551234",
+        "user_source": "Google Ads",
+        "gclid": f"gclid-{n}",
+        "landing_page": "https://example.com/rakes?utm_source=google",
+        "contact_name": "Zoë Ångström",
+    }
+
+
+class World:
+    """Writes accounts, companies, campaigns and calls with the server's own db functions, and
+    reads expectations back with plain SQL, so that no test trusts the code it checks."""
+
+    def __init__(
+        self, database: Database, *, call_fields: Callable[[int], dict[str, Any]] = few_fields
+    ) -> None:
         self.database = database
+        self.call_fields = call_fields
         self._sids = 0
+
+    def account(self, name: str) -> Account:
+        """An account with a credential and nothing else."""
+        with self.database.transaction(write=True) as tx:
+            return self._account(tx, name)
 
     def tenant(self, name: str = "Acme Agency") -> Tenant:
         with self.database.transaction(write=True) as tx:
-            account = account_rows.create_account(tx, name, now=NOW_MS)
-            client_id, secret = self._credential(tx, account.id)
+            account = self._account(tx, name)
             company = company_rows.create_company(
-                tx, account_id=account.id, name=f"{name} Co", now=NOW_MS
+                tx, account_id=account.account_id, name=f"{name} Co", now=NOW_MS
             )
             campaign = company_rows.create_campaign(
                 tx, company=company, name="Google Ads", campaign_id=None, now=NOW_MS
             )
-        return Tenant(account.id, client_id, secret, company, campaign)
+        return Tenant(account.account_id, account.client_id, account.secret, company, campaign)
 
     def spread_tenant(self, name: str) -> tuple[Tenant, list[Company], list[Campaign]]:
         """A tenant with two companies of two campaigns each."""
@@ -90,14 +151,14 @@ class World:
         ]
         return tenant, [tenant.company, second], campaigns
 
-    def credential(self, tenant: Tenant) -> tuple[str, str]:
+    def credential(self, account: Account) -> tuple[str, str]:
         with self.database.transaction(write=True) as tx:
-            return self._credential(tx, tenant.account_id)
+            return self._credential(tx, account.account_id)
 
-    def company(self, tenant: Tenant, name: str) -> Company:
+    def company(self, account: Account, name: str) -> Company:
         with self.database.transaction(write=True) as tx:
             return company_rows.create_company(
-                tx, account_id=tenant.account_id, name=name, now=NOW_MS
+                tx, account_id=account.account_id, name=name, now=NOW_MS
             )
 
     def campaign(self, company: Company, name: str, campaign_id: str | None = None) -> Campaign:
@@ -108,35 +169,42 @@ class World:
 
     def calls(
         self,
-        tenant: Tenant,
-        start_times: list[int],
+        account: Account,
+        start_times: Sequence[int],
         campaign: Campaign | None = None,
         **fields: Any,
     ) -> list[str]:
-        """Insert one call per start time; return their sids."""
-        campaign = campaign or tenant.campaign
+        """Insert one call per start time, in the tenant's own campaign unless told; their sids."""
+        if campaign is None:
+            assert isinstance(account, Tenant), "an account without a campaign needs one named"
+            campaign = account.campaign
         rows, sids = [], []
         for start_time in start_times:
             self._sids += 1
             sid = f"CA{self._sids:032x}"
-            values: dict[str, Any] = {
-                "sid": sid,
-                "campaign_id": campaign.id,
-                "start_time": start_time,
-                "duration": 42,
-                "is_first_time_caller": False,
-                "status": "completed",
-                "direction": "inbound",
-                "from_number": "+19295550100",
-                "to_number": "+18445551234",
-            }
-            values |= fields
+            values = {"sid": sid, "campaign_id": campaign.id, "start_time": start_time}
+            values |= self.call_fields(self._sids) | fields
             rows.append(validate_record(values, {campaign.id: campaign}))  # as an import would
             sids.append(sid)
         for chunk in range(0, len(rows), 1000):
             with self.database.transaction(write=True) as tx:
-                upsert_calls(tx, tenant.account_id, rows[chunk : chunk + 1000])
+                upsert_calls(tx, account.account_id, rows[chunk : chunk + 1000])
         return sids
+
+    def call_ids(self, account: Account, where: str = "", params: Sequence[Any] = ()) -> list[int]:
+        """Ids of the account's calls matching an SQL condition, newest first, read directly."""
+        condition = f" AND {where}" if where else ""
+        with self.database.transaction() as tx:
+            rows = tx.fetchall(
+                f"SELECT id FROM calls WHERE account_id = ?{condition}"
+                " ORDER BY start_time DESC, id DESC",
+                (account.account_id, *params),
+            )
+        return [int(row[0]) for row in rows]
+
+    def _account(self, tx: Connection, name: str) -> Account:
+        account = account_rows.create_account(tx, name, now=NOW_MS)
+        return Account(account.id, *self._credential(tx, account.id))
 
     @staticmethod
     def _credential(tx: Connection, account_id: int) -> tuple[str, str]:

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from live_server import Accounts, LiveServer
+from live_server import LiveServer
 from phonewagon_server.db import Database
+from server_testkit import World, every_field
 
 
 @pytest.fixture
-def accounts(database: Database) -> Accounts:
-    return Accounts(database)
+def world(database: Database) -> World:
+    """Calls with every field filled in: the client must carry each of them through."""
+    return World(database, call_fields=every_field)
 
 
 @pytest.fixture

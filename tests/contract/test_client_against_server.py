@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from live_server import Accounts, LiveServer, Tenant
+from live_server import LiveServer
 from phonewagon import (
     AuthenticationError,
     BadRequestError,
@@ -25,6 +25,7 @@ from phonewagon_server.config import Rate
 from phonewagon_server.db import Database
 from phonewagon_server.models import CALL_FIELDS as SERVER_CALL_FIELDS
 from phonewagon_server.models import Campaign, Company
+from server_testkit import Account, World
 
 TIED_MS = 1_600_000_000_000  # the millisecond that many calls share
 SMALL_PAGE = 7  # so that page boundaries fall inside the shared millisecond
@@ -34,34 +35,34 @@ SMALL_PAGE = 7  # so that page boundaries fall inside the shared millisecond
 class Catalog:
     """An account with two companies of two campaigns each, and a neighbour account."""
 
-    tenant: Tenant
+    tenant: Account
     companies: list[Company]
     campaigns: list[Campaign]
-    neighbour: Tenant
+    neighbour: Account
     neighbours_company: Company
     neighbours_campaign: Campaign
 
 
 @pytest.fixture
-def catalog(accounts: Accounts) -> Catalog:
-    tenant = accounts.tenant("Acme Agency")
-    rakes, hoes = accounts.company(tenant, "Rakes"), accounts.company(tenant, "Hoes & Co")
+def catalog(world: World) -> Catalog:
+    tenant = world.account("Acme Agency")
+    rakes, hoes = world.company(tenant, "Rakes"), world.company(tenant, "Hoes & Co")
     campaigns = [
-        accounts.campaign(rakes, "Facebook", "s2212"),
-        accounts.campaign(rakes, "Google Ads"),
-        accounts.campaign(hoes, "Yelp"),
-        accounts.campaign(hoes, "Direct"),
+        world.campaign(rakes, "Facebook", "s2212"),
+        world.campaign(rakes, "Google Ads"),
+        world.campaign(hoes, "Yelp"),
+        world.campaign(hoes, "Direct"),
     ]
     facebook, google, yelp, direct = campaigns
-    accounts.calls(tenant, facebook, [TIED_MS] * 40 + [TIED_MS - n * 1000 for n in range(1, 31)])
-    accounts.calls(tenant, google, [TIED_MS] * 9 + [TIED_MS + n * 7 for n in range(1, 17)])
-    accounts.calls(tenant, yelp, [TIED_MS + 1] * 12 + [TIED_MS - 1] * 8)
-    accounts.calls(tenant, direct, [1_575_322_416_000, 1_575_322_416_000, 1])
+    world.calls(tenant, [TIED_MS] * 40 + [TIED_MS - n * 1000 for n in range(1, 31)], facebook)
+    world.calls(tenant, [TIED_MS] * 9 + [TIED_MS + n * 7 for n in range(1, 17)], google)
+    world.calls(tenant, [TIED_MS + 1] * 12 + [TIED_MS - 1] * 8, yelp)
+    world.calls(tenant, [1_575_322_416_000, 1_575_322_416_000, 1], direct)
 
-    neighbour = accounts.tenant("Other Agency")
-    theirs = accounts.company(neighbour, "Theirs")
-    their_campaign = accounts.campaign(theirs, "Bing")
-    accounts.calls(neighbour, their_campaign, [TIED_MS] * 10 + [TIED_MS + 1] * 5)
+    neighbour = world.account("Other Agency")
+    theirs = world.company(neighbour, "Theirs")
+    their_campaign = world.campaign(theirs, "Bing")
+    world.calls(neighbour, [TIED_MS] * 10 + [TIED_MS + 1] * 5, their_campaign)
     return Catalog(tenant, [rakes, hoes], campaigns, neighbour, theirs, their_campaign)
 
 
@@ -71,7 +72,7 @@ def client(server: LiveServer, catalog: Catalog) -> Iterator[Client]:
         yield client
 
 
-def server_json(server: LiveServer, tenant: Tenant, path: str) -> Any:
+def server_json(server: LiveServer, tenant: Account, path: str) -> Any:
     """What the server answers over plain HTTP, with no client library in between."""
     answer = httpx.get(f"{server.url}{path}", auth=(tenant.client_id, tenant.secret))
     answer.raise_for_status()
@@ -145,10 +146,10 @@ FILTERS = ["none", "company", "campaign", "start_time", "end_time", "one_millise
 
 @pytest.mark.parametrize("name", FILTERS)
 def test_calls_are_exactly_the_servers_matching_calls_newest_first(
-    client: Client, catalog: Catalog, accounts: Accounts, name: str
+    client: Client, catalog: Catalog, world: World, name: str
 ) -> None:
     arguments, where, params = filters(catalog, name)
-    expected = accounts.call_ids(catalog.tenant, where, params)
+    expected = world.call_ids(catalog.tenant, where, params)
     assert expected, "the filter should match some calls"
 
     paged = [call.id for call in client.calls(**arguments, page_size=SMALL_PAGE)]
@@ -159,9 +160,9 @@ def test_calls_are_exactly_the_servers_matching_calls_newest_first(
 
 
 def test_forty_calls_in_one_millisecond_come_through_small_pages_exactly_once(
-    client: Client, catalog: Catalog, accounts: Accounts
+    client: Client, catalog: Catalog, world: World
 ) -> None:
-    expected = accounts.call_ids(catalog.tenant, "start_time = ?", (TIED_MS,))
+    expected = world.call_ids(catalog.tenant, "start_time = ?", (TIED_MS,))
     assert len(expected) == 49
 
     ids = [call.id for call in client.calls(start_time=TIED_MS, end_time=TIED_MS, page_size=3)]
@@ -171,9 +172,9 @@ def test_forty_calls_in_one_millisecond_come_through_small_pages_exactly_once(
 
 
 def test_pages_follow_next_until_it_is_absent(
-    client: Client, catalog: Catalog, accounts: Accounts
+    client: Client, catalog: Catalog, world: World
 ) -> None:
-    expected = accounts.call_ids(catalog.tenant)
+    expected = world.call_ids(catalog.tenant)
 
     pages = list(client.pages(page_size=SMALL_PAGE))
 
@@ -185,11 +186,11 @@ def test_pages_follow_next_until_it_is_absent(
 
 
 def test_times_may_be_aware_datetimes_in_any_zone(
-    client: Client, catalog: Catalog, accounts: Accounts
+    client: Client, catalog: Catalog, world: World
 ) -> None:
     start = datetime(2020, 9, 13, 12, 26, 30, tzinfo=UTC)  # TIED_MS - 10 s
     end = datetime(2020, 9, 13, 7, 26, 40, tzinfo=timezone(timedelta(hours=-5)))  # TIED_MS
-    expected = accounts.call_ids(
+    expected = world.call_ids(
         catalog.tenant, "start_time BETWEEN ? AND ?", (TIED_MS - 10_000, TIED_MS)
     )
 
@@ -288,11 +289,11 @@ def test_a_bad_parameter_is_refused_naming_it(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # it is about HTTP only
 def test_a_pull_larger_than_the_rate_limit_waits_instead_of_failing(
-    database: Database, accounts: Accounts
+    database: Database, world: World
 ) -> None:
-    tenant = accounts.tenant("Tight Agency")
-    campaign = accounts.campaign(accounts.company(tenant, "Rakes"), "Google Ads")
-    accounts.calls(tenant, campaign, [TIED_MS - n // 2 for n in range(60)])
+    tenant = world.account("Tight Agency")
+    campaign = world.campaign(world.company(tenant, "Rakes"), "Google Ads")
+    world.calls(tenant, [TIED_MS - n // 2 for n in range(60)], campaign)
     waits: list[object] = []
 
     with (
@@ -303,6 +304,6 @@ def test_a_pull_larger_than_the_rate_limit_waits_instead_of_failing(
     ):
         ids = [call.id for call in client.calls(page_size=4)]  # 15 pages, at 5 a second
 
-    assert ids == accounts.call_ids(tenant)
+    assert ids == world.call_ids(tenant)
     assert waits, "the client should have waited for the rate limit"
     assert [wait.cause for wait in waits if "429" in wait.cause] == [], "paced, never refused"

@@ -10,9 +10,10 @@ import dlt
 import duckdb
 import pytest
 
-from live_server import Accounts, LiveServer
+from live_server import LiveServer
 from phonewagon_server.db import Database
 from phonewagon_server.imports import import_calls
+from server_testkit import World
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "dlt_phonewagon.py"
 CALLS = 3_456  # four pages of 1000
@@ -66,22 +67,22 @@ def rows(tmp_path: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 def test_the_example_pipeline_loads_every_call_of_the_account_into_duckdb(
-    example: ModuleType, database: Database, accounts: Accounts, tmp_path: Path
+    example: ModuleType, database: Database, world: World, tmp_path: Path
 ) -> None:
-    tenant = accounts.tenant("Acme Agency")
-    rakes, hoes = accounts.company(tenant, "Rakes"), accounts.company(tenant, "Hoes")
-    google = accounts.campaign(rakes, "Google Ads", "s2212")
-    yelp = accounts.campaign(hoes, "Yelp")
+    tenant = world.account("Acme Agency")
+    rakes, hoes = world.company(tenant, "Rakes"), world.company(tenant, "Hoes")
+    google = world.campaign(rakes, "Google Ads", "s2212")
+    yelp = world.campaign(hoes, "Yelp")
     # Seven calls a millisecond, so page boundaries fall inside shared milliseconds.
-    accounts.calls(tenant, google, [1_600_000_000_000 + n // 7 for n in range(CALLS - 100)])
-    accounts.calls(tenant, yelp, [1_600_000_000_000 + n for n in range(100)])
-    other = accounts.tenant("Other Agency")
-    accounts.calls(other, accounts.campaign(accounts.company(other, "Theirs"), "Bing"), [1] * 50)
+    world.calls(tenant, [1_600_000_000_000 + n // 7 for n in range(CALLS - 100)], google)
+    world.calls(tenant, [1_600_000_000_000 + n for n in range(100)], yelp)
+    other = world.account("Other Agency")
+    world.calls(other, [1] * 50, world.campaign(world.company(other, "Theirs"), "Bing"))
 
     with LiveServer(database) as server:
         fetched = load(example, server, (tenant.client_id, tenant.secret), tmp_path)
 
-    expected = accounts.call_ids(tenant)
+    expected = world.call_ids(tenant)
     assert len(expected) == CALLS
     assert fetched["calls"] == CALLS, "no page fetched twice (merging would hide it)"
     assert rows(tmp_path, "SELECT count(*) FROM phonewagon.calls") == [(CALLS,)]
@@ -97,11 +98,11 @@ def test_the_example_pipeline_loads_every_call_of_the_account_into_duckdb(
 
 
 def test_the_loaded_calls_keep_the_apis_types(
-    example: ModuleType, database: Database, accounts: Accounts, tmp_path: Path
+    example: ModuleType, database: Database, world: World, tmp_path: Path
 ) -> None:
-    tenant = accounts.tenant("Acme Agency")
-    campaign = accounts.campaign(accounts.company(tenant, "Rakes"), "Google Ads")
-    [sid] = accounts.calls(tenant, campaign, [1_575_322_416_000], duration=73, status="no-answer")
+    tenant = world.account("Acme Agency")
+    campaign = world.campaign(world.company(tenant, "Rakes"), "Google Ads")
+    [sid] = world.calls(tenant, [1_575_322_416_000], campaign, duration=73, status="no-answer")
 
     with LiveServer(database) as server:
         load(example, server, (tenant.client_id, tenant.secret), tmp_path)
@@ -120,16 +121,16 @@ def test_the_loaded_calls_keep_the_apis_types(
 
 
 def test_running_the_pipeline_again_updates_changed_calls_without_duplicating_any(
-    example: ModuleType, database: Database, accounts: Accounts, tmp_path: Path
+    example: ModuleType, database: Database, world: World, tmp_path: Path
 ) -> None:
-    tenant = accounts.tenant("Acme Agency")
-    campaign = accounts.campaign(accounts.company(tenant, "Rakes"), "Google Ads")
-    sids = accounts.calls(tenant, campaign, [1_600_000_000_000 + n // 3 for n in range(1_500)])
+    tenant = world.account("Acme Agency")
+    campaign = world.campaign(world.company(tenant, "Rakes"), "Google Ads")
+    sids = world.calls(tenant, [1_600_000_000_000 + n // 3 for n in range(1_500)], campaign)
     credentials = (tenant.client_id, tenant.secret)
 
     with LiveServer(database) as server:
         load(example, server, credentials, tmp_path)
-        accounts.calls(tenant, campaign, [1_600_000_001_000])
+        world.calls(tenant, [1_600_000_001_000], campaign)
         late_recording = {  # re-imported with its duration and recording, as they arrived late
             "sid": sids[0],
             "campaign_id": campaign.id,
