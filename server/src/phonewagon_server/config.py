@@ -1,4 +1,8 @@
-"""Settings, built once from flags and `PHONEWAGON_*` variables and passed down."""
+"""Settings, built once from flags and `PHONEWAGON_*` variables and passed down.
+
+Each setting is declared once, in SETTINGS: `Settings.from_env` and `as_env`, the flags of
+`serve` and `demo` with their help, and the README's table of settings are made from it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import click
+from click.decorators import FC
+
 from phonewagon_server.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite:///phonewagon.db"
 LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour)s?\s*$")
@@ -48,39 +56,44 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """What the server runs with: each field is a setting of SETTINGS, which says what it means."""
+
     database_url: str = DEFAULT_DATABASE_URL
     public_url: str = "http://127.0.0.1:8000"
     rate_limit: Rate = Rate(limit=50, window=60)
-    # Failed authentications one client address may make before it is answered 429.
     auth_failure_limit: Rate = Rate(limit=20, window=60)
-    # How long a verified credential is trusted without asking the database again: a revoked
-    # one is refused at most this many seconds after its revocation. 0: ask on every request.
     credential_cache_seconds: int = 5
-    # Where rate-limit logs are shared between worker processes and machines.
     redis_url: str | None = None
-    # Namespace of this deployment's keys in Redis, should several share one.
     redis_prefix: str = "phonewagon"
     workers: int = 1
-    # Peers (IPs or CIDRs) whose X-Forwarded-For is believed; from anyone else it is ignored.
     trusted_proxies: tuple[str, ...] = ()
-    # Browser origins allowed to call the API (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
     metrics: bool = True
-    # Client addresses (IPs or CIDRs) that may read /metrics; empty: anyone who reaches the port.
     metrics_allow: tuple[str, ...] = ()
     log_format: str = "json"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from `PHONEWAGON_*` variables; keyword overrides (from flags) win."""
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        flags: Mapping[str, object] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Settings from `PHONEWAGON_*` variables. A flag given (by setting name, as click passes
+        it) wins, its variable unread; `defaults` replace ours where neither is given. An empty
+        flag or variable counts as not given."""
         env = os.environ if env is None else env
-        given = {name: value for name, value in overrides.items() if value is not None}
-        read_from_env = {
-            name: read(text)
-            for name, (variable, read) in _VARIABLES.items()
-            if name not in given and (text := env.get(variable))
-        }
-        settings = replace(cls(), **read_from_env, **given)
+        flags = flags or {}
+        values = dict(defaults or {})
+        for setting in SETTINGS:
+            if not setting.variable:
+                continue  # a flag of `serve` alone, not part of Settings
+            if setting.flag and (text := _flag_text(flags.get(setting.name))):
+                values[setting.name] = setting.parse(text, setting.flag)
+            elif text := env.get(setting.variable, ""):
+                values[setting.name] = setting.parse(text, setting.variable)
+        settings = replace(cls(), **values)
         settings = replace(settings, public_url=normalize_public_url(settings.public_url))
         if settings.log_format not in LOG_FORMATS:
             raise ConfigurationError(
@@ -96,23 +109,27 @@ class Settings:
 
     def as_env(self) -> dict[str, str]:
         """These settings as `PHONEWAGON_*` variables, for worker processes to rebuild them."""
-        env = {
-            "PHONEWAGON_DATABASE_URL": self.database_url,
-            "PHONEWAGON_PUBLIC_URL": self.public_url,
-            "PHONEWAGON_RATE_LIMIT": self.rate_limit.spec,
-            "PHONEWAGON_AUTH_FAILURE_LIMIT": self.auth_failure_limit.spec,
-            "PHONEWAGON_CREDENTIAL_CACHE_SECONDS": str(self.credential_cache_seconds),
-            "PHONEWAGON_WORKERS": str(self.workers),
-            "PHONEWAGON_REDIS_PREFIX": self.redis_prefix,
-            "PHONEWAGON_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
-            "PHONEWAGON_CORS_ORIGINS": ",".join(self.cors_origins),
-            "PHONEWAGON_METRICS": "on" if self.metrics else "off",
-            "PHONEWAGON_METRICS_ALLOW": ",".join(self.metrics_allow),
-            "PHONEWAGON_LOG_FORMAT": self.log_format,
+        return {
+            setting.variable: _as_text(value)
+            for setting in SETTINGS
+            if setting.variable and (value := getattr(self, setting.name)) is not None
         }
-        if self.redis_url is not None:
-            env["PHONEWAGON_REDIS_URL"] = self.redis_url
-        return env
+
+
+def _flag_text(flag_value: object) -> str:
+    """A flag's value as it was typed (click has made `--workers` an int); empty if not given."""
+    return "" if flag_value is None else str(flag_value)
+
+
+def _as_text(value: object) -> str:
+    """A setting's value as its variable says it, for `parse` to read back."""
+    if isinstance(value, Rate):
+        return value.spec
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
 
 
 def _positive(text: str, name: str) -> int:
@@ -167,32 +184,212 @@ def normalize_public_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def _text(value: str) -> str:
-    return value
+def _verbatim(text: str, source: str) -> str:
+    return text
 
 
-# Each setting's variable and how its text is read; a flag given for it wins, unread.
-_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "database_url": ("PHONEWAGON_DATABASE_URL", _text),
-    "public_url": ("PHONEWAGON_PUBLIC_URL", _text),
-    "rate_limit": ("PHONEWAGON_RATE_LIMIT", Rate.parse),
-    "auth_failure_limit": ("PHONEWAGON_AUTH_FAILURE_LIMIT", Rate.parse),
-    "credential_cache_seconds": (
-        "PHONEWAGON_CREDENTIAL_CACHE_SECONDS",
-        lambda text: _seconds(text, "PHONEWAGON_CREDENTIAL_CACHE_SECONDS"),
+def _rate(text: str, source: str) -> Rate:
+    return Rate.parse(text)
+
+
+def _origins(text: str, source: str) -> tuple[str, ...]:
+    return parse_origins(text)
+
+
+def plain(markdown: str) -> str:
+    """A help or default text for a terminal: the README's backticks dropped."""
+    return markdown.replace("`", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting of the server, declared once: see SETTINGS."""
+
+    name: str  # its field of Settings; without a variable, a parameter of `serve` and `demo`
+    flag: str  # "": set by its variable alone
+    variable: str  # "": a flag of `serve` and `demo` alone, not part of Settings
+    # Markdown, as the README's table shows them; `--help` shows them `plain`.
+    default: str
+    help: str
+    # Reads the text of its flag or variable, naming the one it came from in its errors.
+    parse: Callable[[str, str], Any] = _verbatim
+    metavar: str | None = None
+    flag_type: click.ParamType[Any] = click.STRING
+
+    @property
+    def flag_help(self) -> str:
+        """Its meaning, variable and default, as `--help` shows them."""
+        variable = f"env: {self.variable}; " if self.variable else ""
+        return plain(f"{self.help} [{variable}default: {self.default}]")
+
+    def click_option(self) -> Callable[[FC], FC]:
+        """Its flag. Absent, one with a variable is None (the variable then Settings decide)."""
+        return click.option(
+            self.flag,
+            type=self.flag_type,
+            metavar=self.metavar,
+            default=None if self.variable else plain(self.default),
+            help=self.flag_help,
+        )
+
+
+# Every setting, in the order of `--help` and of the README's table.
+SETTINGS = (
+    Setting(
+        name="database_url",
+        flag="--database-url",
+        variable="PHONEWAGON_DATABASE_URL",
+        default=f"`{DEFAULT_DATABASE_URL}`",
+        help="`sqlite:///FILE` (relative), `sqlite:////abs/FILE`,"
+        " or `postgresql://user@host:5432/db`",
+        metavar="URL",
     ),
-    "redis_url": ("PHONEWAGON_REDIS_URL", _text),
-    "redis_prefix": ("PHONEWAGON_REDIS_PREFIX", _text),
-    "workers": ("PHONEWAGON_WORKERS", lambda text: _positive(text, "PHONEWAGON_WORKERS")),
-    "trusted_proxies": (
-        "PHONEWAGON_TRUSTED_PROXIES",
-        lambda text: parse_networks(text, "PHONEWAGON_TRUSTED_PROXIES"),
+    Setting(
+        name="host",
+        flag="--host",
+        variable="",
+        default="`127.0.0.1`",
+        help="Address to listen on",
     ),
-    "cors_origins": ("PHONEWAGON_CORS_ORIGINS", lambda text: parse_origins(text)),
-    "metrics": ("PHONEWAGON_METRICS", lambda text: parse_switch(text, "PHONEWAGON_METRICS")),
-    "metrics_allow": (
-        "PHONEWAGON_METRICS_ALLOW",
-        lambda text: parse_networks(text, "PHONEWAGON_METRICS_ALLOW"),
+    Setting(
+        name="port",
+        flag="--port",
+        variable="",
+        default="`8000`",
+        help="Port to listen on",
+        flag_type=click.INT,
     ),
-    "log_format": ("PHONEWAGON_LOG_FORMAT", _text),
-}
+    Setting(
+        name="public_url",
+        flag="--public-url",
+        variable="PHONEWAGON_PUBLIC_URL",
+        default="`http://HOST:PORT`",
+        help="Base of the `next` links (never taken from the request's `Host`)",
+        metavar="URL",
+    ),
+    Setting(
+        name="rate_limit",
+        flag="--rate-limit",
+        variable="PHONEWAGON_RATE_LIMIT",
+        default="`50/minute`",
+        help="Requests per account in any rolling window:"
+        " `N/second`, `N/minute`, `N/hour`, `N/10second`",
+        parse=_rate,
+        metavar="N/PERIOD",
+    ),
+    Setting(
+        name="auth_failure_limit",
+        flag="",
+        variable="PHONEWAGON_AUTH_FAILURE_LIMIT",
+        default="`20/minute`",
+        help="Failed authentications per client address before it is answered `429`",
+        parse=_rate,
+    ),
+    Setting(
+        name="credential_cache_seconds",
+        flag="",
+        variable="PHONEWAGON_CREDENTIAL_CACHE_SECONDS",
+        default="`5`",
+        help="How long a verified credential is trusted without asking the database:"
+        " a revoked one is refused within this time; `0`: ask on every request",
+        parse=_seconds,
+    ),
+    Setting(
+        name="workers",
+        flag="--workers",
+        variable="PHONEWAGON_WORKERS",
+        default="`1`",
+        help="Worker processes; more than one needs `--redis-url`",
+        parse=_positive,
+        flag_type=click.IntRange(min=1),
+    ),
+    Setting(
+        name="redis_url",
+        flag="--redis-url",
+        variable="PHONEWAGON_REDIS_URL",
+        default="none",
+        help="Redis that shares the rate limit between workers and machines",
+        metavar="URL",
+    ),
+    Setting(
+        name="redis_prefix",
+        flag="",
+        variable="PHONEWAGON_REDIS_PREFIX",
+        default="`phonewagon`",
+        help="Namespace of this deployment's keys in Redis, should several share one",
+    ),
+    Setting(
+        name="trusted_proxies",
+        flag="--trusted-proxies",
+        variable="PHONEWAGON_TRUSTED_PROXIES",
+        default="none",
+        help="Comma-separated IPs/CIDRs of reverse proxies whose `X-Forwarded-For` names the"
+        " client (for the auth-failure throttle and logs); from anyone else the header is ignored",
+        parse=parse_networks,
+        metavar="IPS",
+    ),
+    Setting(
+        name="cors_origins",
+        flag="--cors-origins",
+        variable="PHONEWAGON_CORS_ORIGINS",
+        default="none",
+        help="Comma-separated browser origins (`https://app.example.com`) allowed to call the API"
+        " with `Authorization`, or `*`; none: no CORS headers at all",
+        parse=_origins,
+        metavar="ORIGINS",
+    ),
+    Setting(
+        name="metrics",
+        flag="--metrics",
+        variable="PHONEWAGON_METRICS",
+        default="`on`",
+        help="Prometheus metrics at `/metrics`, without credentials: do not expose them"
+        " publicly; restrict them with `--metrics-allow` or at the proxy",
+        parse=parse_switch,
+        flag_type=click.Choice(("on", "off")),
+    ),
+    Setting(
+        name="metrics_allow",
+        flag="--metrics-allow",
+        variable="PHONEWAGON_METRICS_ALLOW",
+        default="any",
+        help="Comma-separated IPs/CIDRs that may read `/metrics`; others get `404`",
+        parse=parse_networks,
+        metavar="IPS",
+    ),
+    Setting(
+        name="log_format",
+        flag="--log-format",
+        variable="PHONEWAGON_LOG_FORMAT",
+        default="`json` (`text` for `demo`)",
+        help="Log lines on stderr",
+        flag_type=click.Choice(LOG_FORMATS),
+    ),
+    Setting(
+        name="log_level",
+        flag="--log-level",
+        variable="",
+        default="`info`",
+        help="Log lines of this level and above: `debug`, `info`, `warning` or `error`",
+        flag_type=click.Choice(LOG_LEVELS),
+    ),
+)
+
+
+def setting_named(name: str) -> Setting:
+    return next(setting for setting in SETTINGS if setting.name == name)
+
+
+def settings_table_markdown() -> str:
+    """The table of settings under "Running the server" in README.md."""
+    rows = [
+        (_code(setting.flag), _code(setting.variable), setting.default, setting.help)
+        for setting in SETTINGS
+    ]
+    lines = ["| Flag | Variable | Default | Meaning |", "|---|---|---|---|"]
+    lines += ["|" + "|".join(f" {cell} " if cell else " " for cell in row) + "|" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _code(name: str) -> str:
+    return f"`{name}`" if name else ""

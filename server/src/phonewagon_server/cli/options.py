@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from phonewagon_server.config import DEFAULT_DATABASE_URL
+from phonewagon_server.config import DEFAULT_DATABASE_URL, setting_named
 from phonewagon_server.db import Database, check_reachable, open_database
 from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.errors import ConfigurationError, DatabaseUnavailable, WriteConflict
@@ -20,12 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def database_option(function: F) -> F:
-    return click.option(
-        "--database-url",
-        metavar="URL",
-        help="sqlite:///FILE or postgresql://... [env: PHONEWAGON_DATABASE_URL;"
-        " default: sqlite:///phonewagon.db]",
-    )(function)
+    return setting_named("database_url").click_option()(function)
 
 
 def json_option(function: F) -> F:
@@ -41,7 +36,8 @@ def opened_database(
     """The database of `--database-url`, else PHONEWAGON_DATABASE_URL, else the default file;
     migrated unless told not to. Its errors become clean CLI errors. A write waits for another
     writer (a running import) to finish, saying so, unless `writers_wait` is off (`serve`)."""
-    url = database_url or os.environ.get("PHONEWAGON_DATABASE_URL") or DEFAULT_DATABASE_URL
+    variable = setting_named("database_url").variable
+    url = database_url or os.environ.get(variable) or DEFAULT_DATABASE_URL
     try:
         check_reachable(url)
         database = open_database(url, on_lock_wait=tell_waiting if writers_wait else None)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import logging.config
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import click
 import uvicorn
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp
 
 from phonewagon_server.api import create_app
 from phonewagon_server.cli.options import database_option, now_ms, opened_database
-from phonewagon_server.config import Rate, Settings, parse_networks, parse_origins
+from phonewagon_server.config import SETTINGS, Settings, plain
 from phonewagon_server.demo import DemoData, load_demo
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.logs import logging_config
@@ -29,78 +30,26 @@ DEMO_DATABASE_URL = "sqlite:///phonewagon-demo.db"
 SEED_CALLS_QUERY = "campaign_id=s2212&end_time=1573072575990&page_size=1"
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 logger = logging.getLogger("phonewagon_server.serve")
-T = TypeVar("T")
 
 
 def server_options(function: click.decorators.FC) -> click.decorators.FC:
-    for option in reversed(
+    """The flags of SETTINGS but --database-url (`serve` and `demo` each have their own); the
+    settings that only a variable sets are told in the command's help, after its own text."""
+    for setting in reversed(SETTINGS):
+        if setting.flag and setting.name != "database_url":
+            function = setting.click_option()(function)
+    variables_alone = [
+        f"{setting.variable}: {plain(setting.help)} [default: {plain(setting.default)}]"
+        for setting in SETTINGS
+        if not setting.flag
+    ]
+    function.__doc__ = "\n\n".join(
         [
-            click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
-            click.option("--port", default=8000, show_default=True, type=int, help="Port to bind."),
-            click.option(
-                "--public-url",
-                metavar="URL",
-                help="Base of the `next` links [env: PHONEWAGON_PUBLIC_URL;"
-                " default: http://HOST:PORT]",
-            ),
-            click.option(
-                "--rate-limit",
-                metavar="N/PERIOD",
-                help="Requests per account [env: PHONEWAGON_RATE_LIMIT; default: 50/minute]",
-            ),
-            click.option(
-                "--workers",
-                type=click.IntRange(min=1),
-                help="Worker processes [env: PHONEWAGON_WORKERS; default: 1];"
-                " more than one needs --redis-url",
-            ),
-            click.option(
-                "--redis-url",
-                metavar="URL",
-                help="Redis that shares the rate limit between workers and machines"
-                " [env: PHONEWAGON_REDIS_URL]",
-            ),
-            click.option(
-                "--trusted-proxies",
-                metavar="IPS",
-                help="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For names"
-                " the client [env: PHONEWAGON_TRUSTED_PROXIES; default: none, the header is"
-                " ignored]",
-            ),
-            click.option(
-                "--cors-origins",
-                metavar="ORIGINS",
-                help="Comma-separated browser origins allowed to call the API, or *"
-                " [env: PHONEWAGON_CORS_ORIGINS; default: none, no CORS]",
-            ),
-            click.option(
-                "--metrics",
-                type=click.Choice(["on", "off"]),
-                help="Prometheus metrics at /metrics, without credentials: do not expose them"
-                " publicly; restrict them with --metrics-allow or at the proxy"
-                " [env: PHONEWAGON_METRICS; default: on]",
-            ),
-            click.option(
-                "--metrics-allow",
-                metavar="IPS",
-                help="Comma-separated IPs/CIDRs that may read /metrics; others get 404"
-                " [env: PHONEWAGON_METRICS_ALLOW; default: any]",
-            ),
-            click.option(
-                "--log-format",
-                type=click.Choice(["json", "text"]),
-                help="Log lines on stderr [env: PHONEWAGON_LOG_FORMAT; default: json for serve,"
-                " text for demo]",
-            ),
-            click.option(
-                "--log-level",
-                default="info",
-                show_default=True,
-                type=click.Choice(["debug", "info", "warning", "error"]),
-            ),
+            inspect.cleandoc(function.__doc__ or ""),
+            "Settings with no flag, set by their variable:",
+            *variables_alone,
         ]
-    ):
-        function = option(function)
+    )
     return function
 
 
@@ -149,32 +98,13 @@ def _settings(
 ) -> Settings:
     """Flags win over PHONEWAGON_* variables; `next` links default to the address served."""
     default_public_url = f"http://{_visible_host(host)}:{port}"
-    metrics = flags["metrics"]
     try:
         return Settings.from_env(
-            database_url=database_url,
-            public_url=flags["public_url"]
-            or os.environ.get("PHONEWAGON_PUBLIC_URL")
-            or default_public_url,
-            rate_limit=_parsed(Rate.parse, flags["rate_limit"]),
-            workers=flags["workers"],
-            redis_url=flags["redis_url"],
-            trusted_proxies=_parsed(_networks("--trusted-proxies"), flags["trusted_proxies"]),
-            cors_origins=_parsed(parse_origins, flags["cors_origins"]),
-            metrics=None if metrics is None else metrics == "on",
-            metrics_allow=_parsed(_networks("--metrics-allow"), flags["metrics_allow"]),
-            log_format=flags["log_format"] or os.environ.get("PHONEWAGON_LOG_FORMAT") or log_format,
+            flags={**flags, "database_url": database_url},
+            defaults={"public_url": default_public_url, "log_format": log_format},
         )
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
-
-
-def _parsed(parse: Callable[[str], T], text: str | None) -> T | None:
-    return None if text is None else parse(text)
-
-
-def _networks(flag: str) -> Callable[[str], tuple[str, ...]]:
-    return lambda text: parse_networks(text, flag)
 
 
 def _visible_host(host: str) -> str:
