@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from phonewagon_server.api.metrics import Metrics
 from phonewagon_server.api.security import SecurityHeaders
-from phonewagon_server.logs import REQUEST_ID
+from phonewagon_server.logs import REQUEST_ID, redact
 
 access_log = logging.getLogger("phonewagon_server.access")
 REQUEST_ID_SHAPE = re.compile(rb"[A-Za-z0-9._\-]{1,64}")
@@ -104,8 +104,14 @@ class Edge:
 
 
 def _request_id(scope: Scope) -> str:
-    """The client's `X-Request-ID` if it is short and plain, else a new one."""
+    """The client's `X-Request-ID` if it is short and plain, else a new one.
+
+    Plain means nothing in it is masked in log lines (a phone number, a secret): the id logged
+    is the id echoed, so `grep` finds a request's lines.
+    """
     for name, value in scope["headers"]:
         if name == b"x-request-id" and REQUEST_ID_SHAPE.fullmatch(value):
-            return bytes(value).decode("ascii")
+            request_id = bytes(value).decode("ascii")
+            if redact(request_id) == request_id:
+                return request_id
     return secrets.token_hex(16)
