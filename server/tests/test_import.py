@@ -23,7 +23,13 @@ from starlette.testclient import TestClient
 
 from phonewagon_server.cli import main
 from phonewagon_server.db import Database
-from phonewagon_server.imports import import_calls
+from phonewagon_server.imports import (
+    BATCH_SIZE,
+    MAX_LINE_BYTES,
+    MAX_SID_CHARS,
+    MAX_TEXT_CHARS,
+    import_calls,
+)
 from phonewagon_server.models import CALL_FIELDS, MAX_EPOCH_MS
 from server_testkit import NOW_MS, Tenant, World
 
@@ -394,6 +400,45 @@ def test_a_sid_repeated_in_one_file_is_one_call_with_the_last_values(
     assert (shown[first["sid"]]["status"], shown[first["sid"]]["duration"]) == ("completed", 7)
 
 
+def test_a_rerun_of_a_file_repeating_a_sid_finds_each_call_unchanged(
+    database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    """The report counts calls, not rows: a sid repeated is one call, inserted once."""
+    first = call(tenant, status="ringing")
+    rows = [first, call(tenant), {**first, "status": "completed"}, {**first, "duration": 7}]
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    assert counts(import_json(database_url, path, tenant.account_id)) == (2, 0, 0, 0)
+    assert counts(import_json(database_url, path, tenant.account_id)) == (0, 0, 2, 0)
+
+
+def test_a_sid_repeated_across_batches_counts_once_as_its_first_row_found_the_call(
+    api: TestClient, database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    """Inserted or updated first, it counts nothing more; unchanged first, then changed by a
+    repeat, it counts as updated."""
+    rows = [call(tenant, n) for n in range(1, BATCH_SIZE + 11)]
+    total = len(rows)
+    path = tmp_path / "calls.jsonl"
+    # rows[0] again in the second batch, unchanged; rows[-1] again in its own batch, changed.
+    repeats = [rows[0], {**rows[-1], "status": "busy"}]
+    write_jsonl(path, [*rows, *repeats])
+    assert counts(import_json(database_url, path, tenant.account_id)) == (total, 0, 0, 0)
+    assert counts(import_json(database_url, path, tenant.account_id)) == (0, 0, total, 0)
+
+    new = call(tenant, 0)
+    # new: inserted by the first batch, changed by the second; rows[1]: unchanged by the first,
+    # changed by the second; rows[-1]: back to "completed", in the second batch only.
+    repeats = [{**rows[1], "duration": 1}, {**new, "status": "busy"}]
+    write_jsonl(path, [new, *rows, *repeats])
+    summary = import_json(database_url, path, tenant.account_id)
+    assert counts(summary) == (1, 2, total - 2, 0)
+    shown = by_sid(fetch_calls(api, tenant))
+    assert len(shown) == total + 1
+    assert shown[new["sid"]]["status"] == "busy"
+    assert shown[rows[1]["sid"]]["duration"] == 1
+    assert shown[rows[-1]["sid"]]["status"] == "completed"
+
+
 @pytest.mark.parametrize("content", ["", "\n\n", "  \n\t\n"])
 def test_an_empty_json_lines_file_imports_nothing(
     database_url: str, tenant: Tenant, tmp_path: Path, content: str
@@ -613,16 +658,222 @@ def test_a_csv_that_is_not_utf8_is_refused_whole_and_nothing_is_written(
     assert stored_sids(database, tenant.account_id) == (0, 0)
 
 
-def test_a_csv_cell_beyond_the_csv_field_limit_is_refused_cleanly(
+def test_a_csv_cell_beyond_the_csv_modules_default_limit_is_a_row_error(
+    api: TestClient, database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    """Python's csv refuses a cell over 128 KiB; the import refuses only its row."""
+    huge = "x" * 200_000
+    rows = [call(tenant, 1), call(tenant, 2, contact_name=huge), call(tenant, 3)]
+    summary = import_json(
+        database_url, write_csv(tmp_path / "calls.csv", rows), tenant.account_id, exit_code=1
+    )
+    assert counts(summary) == (2, 0, 0, 1)
+    assert summary["errors"] == [
+        {"line": 3, "error": "contact_name has 200000 characters, more than the 8192 allowed"}
+    ]
+    assert {c["sid"] for c in fetch_calls(api, tenant)} == {rows[0]["sid"], rows[2]["sid"]}
+
+
+# Bounds, the same in both formats
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]], file_format: str) -> Path:
+    """`rows` as JSON Lines or CSV, at `path` with the format's suffix."""
+    if file_format == "jsonl":
+        return write_jsonl(path.with_suffix(".jsonl"), rows)
+    return write_csv(path.with_suffix(".csv"), rows)
+
+
+def line_of_row(index: int, file_format: str) -> int:
+    """The line that row `index` (from 0) is written on, below the header in a CSV."""
+    return index + (1 if file_format == "jsonl" else 2)
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "csv"])
+def test_fields_as_long_as_their_bounds_import(
+    api: TestClient, database_url: str, tenant: Tenant, tmp_path: Path, file_format: str
+) -> None:
+    longest = call(
+        tenant,
+        sid="C" * MAX_SID_CHARS,
+        contact_name="n" * MAX_TEXT_CHARS,
+        landing_page="https://example.com/?q=" + "u" * (MAX_TEXT_CHARS - 23),
+    )
+    path = write_rows(tmp_path / "calls", [longest], file_format)
+    assert counts(import_json(database_url, path, tenant.account_id)) == (1, 0, 0, 0)
+    [shown] = fetch_calls(api, tenant)
+    assert shown.items() >= longest.items()
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "csv"])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        pytest.param(
+            {"sid": "C" * (MAX_SID_CHARS + 1)},
+            "must be 1 to 64 visible characters, without spaces",
+            id="sid",
+        ),
+        pytest.param(
+            {"contact_name": "n" * (MAX_TEXT_CHARS + 1)},
+            "contact_name has 8193 characters, more than the 8192 allowed",
+            id="contact_name",
+        ),
+        pytest.param(
+            {"referral_value": "https://example.com/" + "r" * 100_000},
+            "referral_value has 100020 characters, more than the 8192 allowed",
+            id="referral_value",
+        ),
+    ],
+)
+def test_a_field_beyond_its_bound_is_rejected_with_its_line_and_good_rows_are_kept(
+    api: TestClient,
+    database_url: str,
+    tenant: Tenant,
+    tmp_path: Path,
+    file_format: str,
+    change: dict[str, Any],
+    reason: str,
+) -> None:
+    rows = [call(tenant, 1), call(tenant, 2, **change), call(tenant, 3)]
+    path = write_rows(tmp_path / "calls", rows, file_format)
+    summary = import_json(database_url, path, tenant.account_id, exit_code=1)
+    assert counts(summary) == (2, 0, 0, 1)
+    [error] = summary["errors"]
+    assert error["line"] == line_of_row(1, file_format)
+    assert reason in error["error"]
+    assert len(error["error"]) < 200, "the error quotes the whole value"
+    assert {c["sid"] for c in fetch_calls(api, tenant)} == {rows[0]["sid"], rows[2]["sid"]}
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "csv"])
+@pytest.mark.parametrize(
+    "sid", [" ", " CA1", "CA1 ", "CA 1", "CA\t1", "CA\u00a01", "CA\u200b1", "CA\x7f1", "CA\x001"]
+)
+def test_a_sid_with_spaces_or_invisible_characters_is_refused_with_its_line(
+    api: TestClient, database_url: str, tenant: Tenant, tmp_path: Path, file_format: str, sid: str
+) -> None:
+    rows = [call(tenant, 1), call(tenant, 2, sid=sid), call(tenant, 3)]
+    path = write_rows(tmp_path / "calls", rows, file_format)
+    summary = import_json(database_url, path, tenant.account_id, exit_code=1)
+    assert counts(summary) == (2, 0, 0, 1)
+    assert summary["errors"] == [
+        {
+            "line": line_of_row(1, file_format),
+            "error": f"sid {sid!r} must be 1 to 64 visible characters, without spaces",
+        }
+    ]
+    assert {c["sid"] for c in fetch_calls(api, tenant)} == {rows[0]["sid"], rows[2]["sid"]}
+
+
+def test_a_json_line_longer_than_128_kib_is_rejected_and_the_lines_after_it_import(
+    api: TestClient, database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    """Also the last line, without a line end: read a piece at a time, never whole."""
+    rows = [call(tenant, 1), call(tenant, 2, contact_name="n" * 10_000_000), call(tenant, 3)]
+    last = json.dumps(call(tenant, 4, referral_value="r" * 200_000))
+    path = write_jsonl(tmp_path / "calls.jsonl", rows)
+    with path.open("a") as out:
+        out.write(last)
+    summary = import_json(database_url, path, tenant.account_id, exit_code=1)
+    assert counts(summary) == (2, 0, 0, 2)
+    assert summary["errors"] == [
+        {"line": 2, "error": "is longer than 128 KiB"},
+        {"line": 4, "error": "is longer than 128 KiB"},
+    ]
+    assert {c["sid"] for c in fetch_calls(api, tenant)} == {rows[0]["sid"], rows[2]["sid"]}
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_a_json_line_may_be_128_kib_long_and_not_a_byte_more(
+    database_url: str, tenant: Tenant, tmp_path: Path, line_end: str
+) -> None:
+    """Counted without its line feed (a carriage return counts); the last line may have none.
+    Each line is padded with spaces, which JSON allows after a value."""
+    lengths = [MAX_LINE_BYTES, MAX_LINE_BYTES + 1, MAX_LINE_BYTES]
+    lines = [json.dumps(call(tenant, n)) + line_end.removesuffix("\n") for n in range(3)]
+    padded = [
+        line + " " * (length - len(line)) for line, length in zip(lines, lengths, strict=True)
+    ]
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join(padded))  # the last line without a line end
+    summary = import_json(database_url, path, tenant.account_id, exit_code=1)
+    assert counts(summary) == (2, 0, 0, 1)
+    assert summary["errors"] == [{"line": 2, "error": "is longer than 128 KiB"}]
+
+
+def test_a_csv_number_of_thousands_of_digits_is_a_row_error_not_a_crash(
+    database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    campaign = tenant.campaign.id
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        f"sid,campaign_id,start_time\nCA1,{campaign},1\nCA2,{campaign},{'9' * 5000}\n"
+        f"CA3,{campaign},{'0' * 5000}3\n"
+    )
+    summary = import_json(database_url, path, tenant.account_id, exit_code=1)
+    assert counts(summary) == (2, 0, 0, 1)
+    [error] = summary["errors"]
+    assert error["line"] == 3
+    assert error["error"].startswith("start_time must be a non-negative integer, not '999")
+    assert len(error["error"]) < 200
+
+
+# A CSV refused whole
+
+
+def test_a_csv_header_naming_a_field_twice_is_refused_and_nothing_is_written(
     database_url: str, database: Database, tenant: Tenant, tmp_path: Path
 ) -> None:
+    campaign = tenant.campaign.id
     path = tmp_path / "calls.csv"
-    huge = '"' + "x" * 200_000 + '"'
-    path.write_text(f"sid,campaign_id,start_time,contact_name\nCA1,{tenant.campaign.id},1,{huge}\n")
+    path.write_text(f"sid,campaign_id,start_time,sid\nCA1,{campaign},1,CA2\n")
     result = run_import(database_url, path, tenant.account_id, "--json")
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert "line 2" in result.stderr
+    assert "calls.csv line 1: the header names 'sid' twice; nothing was imported" in result.stderr
+    assert stored_sids(database, tenant.account_id) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "rows_after",
+    [
+        pytest.param([], id="at-the-end"),
+        pytest.param(["CA3,{campaign},3,", "CA4,{campaign},4,"], id="before-good-rows"),
+    ],
+)
+def test_a_csv_quote_never_closed_is_refused_with_the_line_it_opens_on(
+    database_url: str, database: Database, tenant: Tenant, tmp_path: Path, rows_after: list[str]
+) -> None:
+    """Python's csv would close it at the end of the file, the rows after it in its cell."""
+    campaign = tenant.campaign.id
+    lines = [
+        "sid,campaign_id,start_time,contact_name",
+        f"CA1,{campaign},1,",
+        f"CA2,{campaign},2,\"O'Brien",
+        *(row.format(campaign=campaign) for row in rows_after),
+    ]
+    path = tmp_path / "calls.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = run_import(database_url, path, tenant.account_id, "--json")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "calls.csv line 3: a quote opened in this row is never closed" in result.stderr
+    assert stored_sids(database, tenant.account_id) == (0, 0)
+
+
+def test_text_after_a_closing_csv_quote_is_refused_with_its_line(
+    database_url: str, database: Database, tenant: Tenant, tmp_path: Path
+) -> None:
+    campaign = tenant.campaign.id
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        f'sid,campaign_id,start_time,status\nCA1,{campaign},1,\nCA2,{campaign},2,"busy"x\n'
+    )
+    result = run_import(database_url, path, tenant.account_id, "--json")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "calls.csv line 3: " in result.stderr
     assert stored_sids(database, tenant.account_id) == (0, 0)
 
 

@@ -2,17 +2,19 @@
 
 A file written from `/calls` pages imports as it is: derived fields (`id`, `account_id`,
 `company_id`, `campaign_name`) are accepted and ignored. Each bad row is reported with its line
-number and reason; it never stops the good rows.
+number and reason; it never stops the good rows. Both formats share the same bounds on a field
+(`MAX_SID_CHARS`, `MAX_TEXT_CHARS`); a JSON line is read at most `MAX_LINE_BYTES` at a time.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import operator
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, KeysView, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +25,12 @@ import orjson
 from phonewagon_server.db import Database
 from phonewagon_server.db.calls import (
     STORED_FIELDS,
-    UpsertCounts,
     bulk_writes,
     merge_staged_calls,
     stage_calls,
 )
 from phonewagon_server.db.companies import list_campaigns
-from phonewagon_server.db.engine import Connection
+from phonewagon_server.db.engine import Connection, Row
 from phonewagon_server.documents import render_call
 from phonewagon_server.models import (
     CALL_BOOLEAN_FIELDS,
@@ -55,9 +56,22 @@ _DEFAULTS: dict[str, Any] = {name: "" for name in _TEXT_FIELDS} | {
     "duration": 0,
     "is_first_time_caller": False,
 }
-_DIGITS = re.compile(r"^[0-9]+$")
+# Leading zeros, then at most 20 digits: more are beyond every bound (and int() refuses 4301).
+_DIGITS = re.compile(r"^0*([0-9]{1,20})$")
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 MAX_DURATION_SECONDS = 7 * 24 * 3600
+MAX_SID_CHARS = 64
+MAX_TEXT_CHARS = 8192  # every other text field: landing pages and referrers are URLs
+MAX_LINE_BYTES = 128 * 1024  # a JSON line, its line end left out
+_SHOWN_CHARS = 80  # of a bad value, quoted in its row's error
+
+# csv.field_size_limit is process-wide, so it is set once, here, to one fixed value: raised
+# around a read and restored after, it would change under every other reader and thread while
+# the read yields its rows. Far above MAX_TEXT_CHARS, so that a cell too long is its row's error
+# (csv's default, 128 KiB, refused the whole file); only a cell beyond 16 MiB still does.
+_CSV_FIELD_LIMIT = 16 * 1024 * 1024
+csv.field_size_limit(_CSV_FIELD_LIMIT)
+_CSV_UNCLOSED_QUOTE = "unexpected end of data"  # csv's error, when strict, at an unclosed quote
 
 
 class RowError(ValueError):
@@ -106,21 +120,59 @@ def import_calls(
     with database.transaction(write=True) as tx, bulk_writes(tx):
         campaigns = {c.id: c for c in list_campaigns(tx, account_id)}
         batch: dict[str, tuple[Any, ...]] = {}
-        with _BatchWriter(tx, account_id, report) as writer:
+        with _BatchWriter(tx, account_id, _Tally(report)) as writer:
             for line, record in records:
                 try:
                     row = validate_record(record, campaigns)
                 except RowError as exc:
                     report.errors.append((line, str(exc)))
                     continue
-                sid = row[_SID_INDEX]
-                if sid in batch or len(batch) >= BATCH_SIZE:
-                    # A repeated sid updates the earlier row, so that one is written first.
-                    writer.write(list(batch.values()))
-                    batch.clear()
-                batch[sid] = row
-            writer.write(list(batch.values()))
+                batch[row[_SID_INDEX]] = row  # a sid repeated in the batch keeps its last row
+                if len(batch) >= BATCH_SIZE:
+                    writer.write(batch)
+                    batch = {}
+            writer.write(batch)
     return report
+
+
+class _Tally:
+    """Counts an import's calls, each once however often its sid repeats, in any batches.
+
+    A call counts as its sid's first merge found it: inserted, updated or unchanged; but when a
+    later merge changes a call first found unchanged, it moves from unchanged to updated. The
+    sids merged so far are kept as hash(sid) only: a 64-bit collision could miscount the report,
+    never the stored calls, which are merged by their exact sid.
+    """
+
+    def __init__(self, report: ImportReport) -> None:
+        self._report = report
+        self._merged: set[int] = set()  # hash(sid) of every call merged so far
+        self._unchanged: set[int] = set()  # of those counted unchanged
+
+    def add(self, sids: KeysView[str], changed: list[Row]) -> None:
+        """Count a merge of the calls `sids`, which inserted or updated those `changed` lists
+        (as sid, inserted). A repeated sid is never inserted: its first merge stored it."""
+        report = self._report
+        batch = set(map(hash, sids))
+        if len(changed) == len(batch):  # every call changed, as in a first import
+            changed_now = batch
+        else:
+            changed_now = set(map(hash, map(operator.itemgetter(0), changed)))
+        repeated = batch & self._merged
+        if repeated:
+            # Counted at their first merge; but a call counted unchanged, now changed, moves.
+            moved = repeated & changed_now & self._unchanged
+            self._unchanged -= moved
+            report.unchanged -= len(moved)
+            report.updated += len(moved)
+            batch, changed_now = batch - repeated, changed_now - repeated
+        inserted = sum(map(operator.itemgetter(1), changed))
+        report.inserted += inserted
+        report.updated += len(changed_now) - inserted
+        report.unchanged += len(batch) - len(changed_now)
+        if len(changed_now) < len(batch):
+            self._unchanged |= batch - changed_now
+        self._merged |= batch
 
 
 class _BatchWriter:
@@ -134,26 +186,25 @@ class _BatchWriter:
     transaction is never used by both threads at once.
     """
 
-    def __init__(self, tx: Connection, account_id: int, report: ImportReport) -> None:
-        self._tx, self._account_id, self._report = tx, account_id, report
+    def __init__(self, tx: Connection, account_id: int, tally: _Tally) -> None:
+        self._tx, self._account_id, self._tally = tx, account_id, tally
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
-        self._pending: Future[UpsertCounts] | None = None
+        self._pending: Future[None] | None = None
 
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
+    def write(self, batch: dict[str, tuple[Any, ...]]) -> None:
+        """Merge `batch` (rows by sid), once the batch before it is merged and counted."""
         self._wait()
-        if rows:
-            stage_calls(self._tx, rows)
-            self._pending = self._thread.submit(
-                merge_staged_calls, self._tx, self._account_id, len(rows)
-            )
+        if batch:
+            stage_calls(self._tx, list(batch.values()))
+            self._pending = self._thread.submit(self._merge, batch.keys())
+
+    def _merge(self, sids: KeysView[str]) -> None:
+        self._tally.add(sids, merge_staged_calls(self._tx, self._account_id))
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
-            counts = pending.result()
-            self._report.inserted += counts.inserted
-            self._report.updated += counts.updated
-            self._report.unchanged += counts.unchanged
+            pending.result()
 
     def __enter__(self) -> _BatchWriter:
         return self
@@ -189,7 +240,13 @@ def read_records(stream: BinaryIO, file_format: FileFormat) -> Iterator[tuple[in
 
 
 def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(stream, start=1):
+    # A line is read MAX_LINE_BYTES + 1 bytes at most: a longer one is never held whole.
+    lines = iter(functools.partial(stream.readline, MAX_LINE_BYTES + 1), b"")
+    for number, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            _skip_line(stream, line)
+            yield number, RowError(f"is longer than {MAX_LINE_BYTES // 1024} KiB")
+            continue
         if number == 1:
             line = line.removeprefix(codecs.BOM_UTF8)  # as some Windows editors save it
         if not line.strip():
@@ -200,20 +257,34 @@ def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
             yield number, RowError(f"not valid JSON: {exc.msg}")
 
 
+def _skip_line(stream: BinaryIO, start: bytes) -> None:
+    """Read past the rest of the line that `start` began, MAX_LINE_BYTES at a time."""
+    chunk = start
+    while chunk and not chunk.endswith(b"\n"):
+        chunk = stream.readline(MAX_LINE_BYTES)
+
+
 def _read_csv(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    # Strict, a quote left open is an error at the end of the file, rather than closed there
+    # silently with every row after it in its cell; so is text after a closing quote.
+    reader = csv.reader(text, strict=True)
+    number = 0  # the line the last row read ends on
     try:
         header = next(reader, None)
         if header is None:
             return
+        number = reader.line_num
+        repeated = [name for name in header if header.count(name) > 1]
+        if repeated:
+            raise FileError(f"line {number}: the header names {_shown(repeated[0])} twice")
         unknown = [name for name in header if name not in _KNOWN_FIELDS]
         for row in reader:
             number = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue
             if unknown:
-                yield number, RowError(f"unknown field {unknown[0]!r} in the header")
+                yield number, RowError(f"unknown field {_shown(unknown[0])} in the header")
             elif len(row) != len(header):
                 yield number, RowError(f"has {len(row)} cells where the header names {len(header)}")
             else:
@@ -221,6 +292,10 @@ def _read_csv(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
     except UnicodeDecodeError as exc:
         raise FileError("is not UTF-8 text: save it as UTF-8 and import it again") from exc
     except csv.Error as exc:
+        if str(exc) == _CSV_UNCLOSED_QUOTE:
+            raise FileError(
+                f"line {number + 1}: a quote opened in this row is never closed"
+            ) from exc
         raise FileError(f"line {reader.line_num}: {exc}") from exc
     finally:
         text.detach()  # the stream stays the caller's to close
@@ -237,19 +312,36 @@ def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any
     if not isinstance(record, dict):
         raise RowError("is not a JSON object")
     if not _KNOWN_FIELDS.issuperset(record):
-        raise RowError(f"unknown field {min(set(record) - _KNOWN_FIELDS)!r}")
+        raise RowError(f"unknown field {_shown(min(set(record) - _KNOWN_FIELDS))}")
     for name in REQUIRED_FIELDS:
         if record.get(name) in (None, ""):
             raise RowError(f"{name} is required")
+    sid = record["sid"]
+    if sid.__class__ is not str or len(sid) > MAX_SID_CHARS or " " in sid or not sid.isprintable():
+        raise _sid_error(sid)
     from_text = isinstance(record, _CsvRecord)
     call = None if from_text else _clean_json_call(record)
     if call is None:
         call = _read_call(record, from_text=from_text)
     campaign = campaigns.get(call["campaign_id"])
     if campaign is None:
-        raise RowError(f"unknown campaign_id {call['campaign_id']!r} for this account")
+        raise RowError(f"unknown campaign_id {_shown(call['campaign_id'])} for this account")
     head, tail = render_call(call, campaign)
     return (campaign.company_id, campaign.id, call["start_time"], call["sid"], head, tail)
+
+
+def _sid_error(sid: Any) -> RowError:
+    if not isinstance(sid, str):
+        return RowError(f"sid must be a string, not {type(sid).__name__}")
+    return RowError(
+        f"sid {_shown(sid)} must be 1 to {MAX_SID_CHARS} visible characters, without spaces"
+    )
+
+
+def _shown(value: Any) -> str:
+    """`value` quoted for an error message, cut short if long."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
 def _clean_json_call(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -257,7 +349,11 @@ def _clean_json_call(record: dict[str, Any]) -> dict[str, Any] | None:
     value by value. Most records are such, and checking them whole costs a third as much."""
     call = _DEFAULTS | record
     texts = _texts_of(call)
-    if set(map(type, texts)) != {str} or "\x00" in "".join(texts):
+    if set(map(type, texts)) != {str}:
+        return None
+    joined = "".join(texts)
+    # All within one field's bound, each is: a longer row is checked field by field.
+    if len(joined) > MAX_TEXT_CHARS or "\x00" in joined:
         return None
     duration, start_time = call["duration"], call["start_time"]
     if (
@@ -277,7 +373,12 @@ def _read_call(record: dict[str, Any], *, from_text: bool) -> dict[str, Any]:
     for name, is_plain_string in _FIELD_KINDS:
         raw = get(name)
         # Most values are already clean strings: take them without a call per field.
-        if is_plain_string and raw.__class__ is str and "\x00" not in raw:
+        if (
+            is_plain_string
+            and raw.__class__ is str
+            and "\x00" not in raw
+            and len(raw) <= MAX_TEXT_CHARS
+        ):
             call[name] = raw
         else:
             call[name] = _read_value(name, raw, from_text=from_text)
@@ -295,18 +396,21 @@ def _read_value(name: str, raw: Any, *, from_text: bool) -> Any:
         raise RowError(f"{name} must be a string, not {type(raw).__name__}")
     if "\x00" in raw:
         raise RowError(f"{name} contains a NUL character")
+    if len(raw) > MAX_TEXT_CHARS:
+        raise RowError(f"{name} has {len(raw)} characters, more than the {MAX_TEXT_CHARS} allowed")
     return raw
 
 
 def _read_integer(name: str, raw: Any, *, from_text: bool) -> int:
     if raw is None or (from_text and raw == ""):
         return 0
-    if from_text and isinstance(raw, str) and _DIGITS.match(raw.strip()):
-        value = int(raw.strip())
+    digits = _DIGITS.match(raw.strip()) if from_text and isinstance(raw, str) else None
+    if digits:
+        value = int(digits[1])
     elif not from_text and isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
     else:
-        raise RowError(f"{name} must be a non-negative integer, not {raw!r}")
+        raise RowError(f"{name} must be a non-negative integer, not {_shown(raw)}")
     limit = MAX_EPOCH_MS if name == "start_time" else MAX_DURATION_SECONDS
     if not 0 <= value <= limit:
         unit = "epoch milliseconds" if name == "start_time" else "seconds"
@@ -325,4 +429,4 @@ def _read_boolean(name: str, raw: Any, *, from_text: bool) -> bool:
             return True
         if lowered in _FALSE:
             return False
-    raise RowError(f"{name} must be true or false, not {raw!r}")
+    raise RowError(f"{name} must be true or false, not {_shown(raw)}")

@@ -166,7 +166,11 @@ def upsert_calls(tx: Connection, account_id: int, rows: Sequence[Sequence[Any]])
     if not rows:
         return UpsertCounts()
     stage_calls(tx, rows)
-    return merge_staged_calls(tx, account_id, len(rows))
+    changed = merge_staged_calls(tx, account_id)
+    inserted = sum(inserted for _, inserted in changed)
+    return UpsertCounts(
+        inserted=inserted, updated=len(changed) - inserted, unchanged=len(rows) - len(changed)
+    )
 
 
 def stage_calls(tx: Connection, rows: Sequence[Sequence[Any]]) -> None:
@@ -180,10 +184,9 @@ def stage_calls(tx: Connection, rows: Sequence[Sequence[Any]]) -> None:
     tx.load_rows(_STAGING, STORED_FIELDS, rows)
 
 
-def merge_staged_calls(tx: Connection, account_id: int, staged: int) -> UpsertCounts:
-    """Upsert the `staged` rows of the staging table into the account's calls."""
-    if not staged:
-        return UpsertCounts()
+def merge_staged_calls(tx: Connection, account_id: int) -> list[Row]:
+    """Upsert the staging table's rows into the account's calls: (sid, inserted) of each call it
+    inserted or changed. A call identical to its staged row is left alone and not listed."""
     # `WHERE true` settles SQLite's parse of INSERT ... SELECT ... ON CONFLICT; the DO UPDATE
     # condition leaves identical rows alone, so only inserted and updated rows are changed.
     merge = (
@@ -194,17 +197,11 @@ def merge_staged_calls(tx: Connection, account_id: int, staged: int) -> UpsertCo
     if tx.dialect == "postgresql":
         # xmax is 0 only on a row version this statement inserted. (Counting the stored sids
         # first, as below, makes PostgreSQL hash the account's every call for each batch.)
-        flags = tx.fetchall(merge + " RETURNING xmax = 0", (account_id,))
-        inserted = sum(1 for (fresh,) in flags if fresh)
-        updated = len(flags) - inserted
-    else:
-        # A new row's id is above every id before it (the write transaction is the only one).
-        top = tx.fetchone("SELECT max(id) FROM calls")
-        before = int(top[0]) if top and top[0] is not None else 0
-        ids = tx.fetchall(merge + " RETURNING id", (account_id,))
-        inserted = sum(1 for (call_id,) in ids if call_id > before)
-        updated = len(ids) - inserted
-    return UpsertCounts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated)
+        return tx.fetchall(merge + " RETURNING sid, xmax = 0", (account_id,))
+    # A new row's id is above every id before it (the write transaction is the only one).
+    top = tx.fetchone("SELECT max(id) FROM calls")
+    before = int(top[0]) if top and top[0] is not None else 0
+    return tx.fetchall(merge + " RETURNING sid, id > ?", (account_id, before))
 
 
 def count_calls(tx: Connection, account_id: int) -> int:
