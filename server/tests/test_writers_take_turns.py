@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import httpx
 import pytest
 
 from phonewagon_server.db import open_database
+from phonewagon_server.db.calls import lock_account_imports
 from phonewagon_server.db.migrations import upgrade
-from server_testkit import World
+from phonewagon_server.errors import WriteConflict
+from server_testkit import NOW_MS, Tenant, World
 from test_e2e_serve import Server
 
 COMMAND = str(Path(sys.executable).with_name("phonewagon-server"))
@@ -93,3 +96,100 @@ def test_a_command_that_writes_waits_for_the_writer_and_says_so(
     stdout, stderr = writing.communicate(timeout=60)
     assert writing.returncode == 0, stderr
     assert json.loads(stdout)["name"] == "Waiting Agency"
+
+
+# PostgreSQL: imports into one account take turns, in the order they asked.
+
+
+def write_calls(path: Path, tenant: Tenant, sids: list[str]) -> Path:
+    with path.open("w") as out:
+        for n, sid in enumerate(sids):
+            row = {"sid": sid, "campaign_id": tenant.campaign.id, "start_time": NOW_MS - n}
+            out.write(json.dumps(row) + "\n")
+    return path
+
+
+def start_import(postgres_url: str, path: Path, tenant: Tenant) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [COMMAND, "calls", "import", str(path), "--account", str(tenant.account_id), "--json"],
+        env=os.environ | {"PHONEWAGON_DATABASE_URL": postgres_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_an_import_waits_for_another_import_into_the_same_account_and_says_so(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    database = open_database(postgres_url)
+    upgrade(database)
+    tenant = World(database).tenant()
+    path = write_calls(tmp_path / "calls.jsonl", tenant, [f"CA{n:032x}" for n in range(10)])
+    try:
+        with database.transaction(write=True) as tx:
+            lock_account_imports(tx, tenant.account_id, on_wait=pytest.fail)
+            importing = start_import(postgres_url, path, tenant)
+            assert importing.stderr is not None
+            assert importing.stderr.readline().startswith("Waiting: another writer")
+        stdout, stderr = importing.communicate(timeout=60)
+    finally:
+        database.close()
+    assert importing.returncode == 0, stderr
+    assert json.loads(stdout)["inserted"] == 10
+
+
+def test_overlapping_imports_in_opposite_orders_both_land(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Each touches the other's rows in the opposite order: without turns, a deadlock."""
+    database = open_database(postgres_url)
+    upgrade(database)
+    tenant = World(database).tenant()
+    database.close()
+    sids = [f"CA{n:032x}" for n in range(12_000)]
+    rising = write_calls(tmp_path / "rising.jsonl", tenant, sids)
+    falling = write_calls(tmp_path / "falling.jsonl", tenant, sids[::-1])
+    imports = [start_import(postgres_url, path, tenant) for path in (rising, falling)]
+    reports = []
+    for importing in imports:
+        stdout, stderr = importing.communicate(timeout=120)
+        assert importing.returncode == 0, stderr
+        reports.append(json.loads(stdout))
+    assert sorted(r["inserted"] for r in reports) == [0, 12_000]
+    assert sum(r["updated"] for r in reports) == 12_000  # the second wrote other start times
+
+
+def test_a_deadlock_is_a_write_conflict_that_says_a_rerun_is_safe(postgres_url: str) -> None:
+    """Two transactions that lock two calls in opposite orders: PostgreSQL rolls one back."""
+    database = open_database(postgres_url)
+    upgrade(database)
+    world = World(database)
+    tenant = world.tenant()
+    world.calls(tenant, [NOW_MS, NOW_MS - 1])
+    ids = world.call_ids(tenant)
+    both_locked_one = threading.Barrier(2, timeout=30)
+    outcomes: list[str] = []
+
+    def touch(first: int, second: int) -> None:
+        try:
+            with database.transaction(write=True) as tx:
+                tx.execute("UPDATE calls SET sid = sid WHERE id = ?", (first,))
+                both_locked_one.wait()
+                tx.execute("UPDATE calls SET sid = sid WHERE id = ?", (second,))
+            outcomes.append("committed")
+        except WriteConflict as conflict:
+            outcomes.append(f"rolled back: {conflict.reason}")
+
+    writers = [
+        threading.Thread(target=touch, args=pair) for pair in ((ids[0], ids[1]), (ids[1], ids[0]))
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    database.close()
+    assert sorted(outcomes) == [
+        "committed",
+        "rolled back: DeadlockDetected: deadlock detected",
+    ]

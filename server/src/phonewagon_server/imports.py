@@ -14,7 +14,7 @@ import functools
 import io
 import operator
 import re
-from collections.abc import Iterable, Iterator, KeysView, Mapping
+from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from phonewagon_server.db import Database
 from phonewagon_server.db.calls import (
     STORED_FIELDS,
     bulk_writes,
+    lock_account_imports,
     merge_staged_calls,
     stage_calls,
 )
@@ -110,14 +111,18 @@ def import_calls(
     database: Database,
     account_id: int,
     records: Iterable[tuple[int, Any]],
+    *,
+    on_wait: Callable[[], None] = lambda: None,
 ) -> ImportReport:
     """Validate and upsert every record in one transaction: all good rows land, or none do.
 
     One transaction means a reader never sees half an import and a killed import leaves nothing
-    behind; rerunning it is safe because rows are keyed by (account, sid).
+    behind; rerunning it is safe because rows are keyed by (account, sid). Imports into one
+    account take turns; `on_wait` is told when this one waits for another.
     """
     report = ImportReport()
     with database.transaction(write=True) as tx, bulk_writes(tx):
+        lock_account_imports(tx, account_id, on_wait=on_wait)
         campaigns = {c.id: c for c in list_campaigns(tx, account_id)}
         batch: dict[str, tuple[Any, ...]] = {}
         with _BatchWriter(tx, account_id, _Tally(report)) as writer:

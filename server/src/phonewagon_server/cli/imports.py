@@ -9,7 +9,13 @@ from typing import Any, BinaryIO
 
 import click
 
-from phonewagon_server.cli.options import database_option, emit, json_option, opened_database
+from phonewagon_server.cli.options import (
+    database_option,
+    emit,
+    json_option,
+    opened_database,
+    tell_waiting,
+)
 from phonewagon_server.db.accounts import get_account
 from phonewagon_server.imports import (
     FileError,
@@ -68,9 +74,14 @@ def import_command(
                     with click.progressbar(
                         length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr
                     ) as bar:
-                        report = import_calls(database, account_id, _tracked(records, stream, bar))
+                        report = import_calls(
+                            database,
+                            account_id,
+                            _tracked(records, stream, bar),
+                            on_wait=tell_waiting,
+                        )
                 else:
-                    report = import_calls(database, account_id, records)
+                    report = import_calls(database, account_id, records, on_wait=tell_waiting)
             except FileError as exc:
                 raise click.ClickException(f"{file.name} {exc}; nothing was imported") from exc
     emit(as_json, report.as_json(), _summary(report))

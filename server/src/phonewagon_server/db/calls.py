@@ -7,7 +7,9 @@ find it: account, company, campaign, start time, id and sid.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import itertools
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +135,37 @@ class UpsertCounts:
 
 
 _STAGING = "import_batch"
+_IMPORTS_LOCK_CLASS = 7_406_920  # the first key of every account's import lock
+_LOCK_RETRY_SECONDS = 0.25
+
+
+def lock_account_imports(
+    tx: Connection,
+    account_id: int,
+    *,
+    on_wait: Callable[[], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Make the imports into one account take turns, for as long as this transaction lasts.
+
+    On PostgreSQL two imports that touch the same calls in opposite orders would lock each
+    other's rows and deadlock; one lock per account, taken first, gives them one order. Tried in
+    short turns rather than waited on, so `statement_timeout` does not end the wait and Ctrl-C
+    works; `on_wait` is told once. (SQLite's one write lock already makes every writer wait.)
+    """
+    if tx.dialect != "postgresql":
+        return
+    # Two int4 keys: a key space apart from the migrations' single bigint key.
+    attempt = "SELECT pg_try_advisory_xact_lock(?, CAST(mod(?, 2147483647) AS INTEGER))"
+    for turn in itertools.count():
+        row = tx.fetchone(attempt, (_IMPORTS_LOCK_CLASS, account_id))
+        if row is not None and row[0]:
+            return
+        if turn == 0:
+            on_wait()
+        sleep(_LOCK_RETRY_SECONDS)
+
+
 _SQLITE_DEFAULT_CACHE_KIB = 2000
 _SQLITE_BULK_CACHE_KIB = 128 * 1024
 

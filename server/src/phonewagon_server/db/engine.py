@@ -370,11 +370,12 @@ class PostgresDatabase:
             # A statement past `statement_timeout`: the database answered, so it is no outage.
             self._outage.recovered(probing=probing)
             raise DatabaseTimeout() from exc
-        except psycopg.errors.TransactionRollback as exc:
-            # A deadlock or serialization failure: the database answered, so it is no outage.
-            self._outage.recovered(probing=probing)
-            raise WriteConflict(reason=reason_of(exc)) from exc
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            if (getattr(exc, "sqlstate", None) or "").startswith("40"):
+                # A deadlock or serialization failure (class 40, not all of them subclasses of
+                # TransactionRollback): the database answered, so it is no outage.
+                self._outage.recovered(probing=probing)
+                raise WriteConflict(reason=reason_of(exc)) from exc
             self._outage.failed(reason_of(exc), probing=probing)
             raise DatabaseUnavailable() from exc
         except BaseException:
