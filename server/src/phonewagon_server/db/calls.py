@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from phonewagon_server.db.engine import Connection, Row
-from phonewagon_server.models import CallQuery
+from phonewagon_server.documents import read_document, render_call
+from phonewagon_server.models import Call, CallQuery, Campaign
 
 # What an import writes for each call, after (account_id, sid) identifies it.
 STORED_FIELDS: tuple[str, ...] = ("company_id", "campaign_id", "start_time", "sid", "head", "tail")
@@ -135,7 +136,6 @@ class UpsertCounts:
 
 
 _STAGING = "import_batch"
-_IMPORTS_LOCK_CLASS = 7_406_920  # the first key of every account's import lock
 _LOCK_RETRY_SECONDS = 0.25
 
 
@@ -155,10 +155,14 @@ def lock_account_imports(
     """
     if tx.dialect != "postgresql":
         return
-    # Two int4 keys: a key space apart from the migrations' single bigint key.
-    attempt = "SELECT pg_try_advisory_xact_lock(?, CAST(mod(?, 2147483647) AS INTEGER))"
+    # Two int4 keys, a key space apart from the migrations' single bigint key: the schema's and
+    # the account's, as deployments (and tests) may share one database in several schemas.
+    attempt = (
+        "SELECT pg_try_advisory_xact_lock("
+        "hashtext(current_schema() || ':imports'), CAST(mod(?, 2147483647) AS INTEGER))"
+    )
     for turn in itertools.count():
-        row = tx.fetchone(attempt, (_IMPORTS_LOCK_CLASS, account_id))
+        row = tx.fetchone(attempt, (account_id,))
         if row is not None and row[0]:
             return
         if turn == 0:
@@ -188,6 +192,58 @@ def bulk_writes(tx: Connection) -> Iterator[None]:
 _COLUMNS = ", ".join(STORED_FIELDS)
 _DIFFERS = " OR ".join(f"calls.{f} <> excluded.{f}" for f in STORED_FIELDS if f != "sid")
 _UPDATES = ", ".join(f"{f} = excluded.{f}" for f in STORED_FIELDS if f != "sid")
+
+
+Outcome = Literal["inserted", "updated", "unchanged"]
+
+
+def write_call(tx: Connection, call: Call, campaign: Campaign) -> Outcome:
+    """Insert `call` into its campaign's account, or update the call with its sid, leaving an
+    identical one alone; say which. The way one call is written, its document rendered here."""
+    head, tail = render_call(call, campaign)
+    values = (campaign.company_id, campaign.id, call.start_time, call.sid, head, tail)
+    upsert = (
+        f"INSERT INTO calls (account_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        f" ON CONFLICT (account_id, sid) DO UPDATE SET {_UPDATES} WHERE {_DIFFERS}"
+    )
+    if tx.dialect == "postgresql":
+        written = tx.fetchone(upsert + " RETURNING xmax = 0", (campaign.account_id, *values))
+        fresh = written[0] if written else None
+    else:  # one writer at a time: what is stored cannot change between the two statements
+        existed = _stored_id(tx, campaign.account_id, call.sid) is not None
+        written = tx.fetchone(upsert + " RETURNING id", (campaign.account_id, *values))
+        fresh = None if written is None else not existed
+    return "unchanged" if fresh is None else "inserted" if fresh else "updated"
+
+
+def write_calls(
+    tx: Connection, calls: Iterable[Call], campaigns: Mapping[str, Campaign]
+) -> UpsertCounts:
+    """`write_call` for many calls of one account at once (the demo, test worlds), each in its
+    campaign of `campaigns`, merged by `upsert_calls`."""
+    rows: dict[str, tuple[Any, ...]] = {}
+    account_ids = set()
+    for call in calls:
+        campaign = campaigns[call.campaign_id]
+        account_ids.add(campaign.account_id)
+        head, tail = render_call(call, campaign)
+        rows[call.sid] = (campaign.company_id, campaign.id, call.start_time, call.sid, head, tail)
+    if len(account_ids) > 1:
+        raise ValueError("write_calls writes the calls of one account at a time")
+    return upsert_calls(tx, account_ids.pop(), list(rows.values())) if rows else UpsertCounts()
+
+
+def read_call(tx: Connection, account_id: int, sid: str) -> Call | None:
+    """The account's call with this sid, as the record it was written from."""
+    row = tx.fetchone(
+        "SELECT head || id || tail FROM calls WHERE account_id = ? AND sid = ?", (account_id, sid)
+    )
+    return read_document(row[0]) if row else None
+
+
+def _stored_id(tx: Connection, account_id: int, sid: str) -> int | None:
+    row = tx.fetchone("SELECT id FROM calls WHERE account_id = ? AND sid = ?", (account_id, sid))
+    return int(row[0]) if row else None
 
 
 def upsert_calls(tx: Connection, account_id: int, rows: Sequence[Sequence[Any]]) -> UpsertCounts:
