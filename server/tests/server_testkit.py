@@ -20,9 +20,8 @@ from phonewagon_server.config import Rate, Settings
 from phonewagon_server.db import Connection, Database
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
-from phonewagon_server.db.calls import upsert_calls
-from phonewagon_server.imports import validate_record
-from phonewagon_server.models import Campaign, Company
+from phonewagon_server.db.calls import write_calls
+from phonewagon_server.models import Call, Campaign, Company
 
 POSTGRES_URL = os.environ.get(
     "PHONEWAGON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -178,18 +177,16 @@ class World:
         if campaign is None:
             assert isinstance(account, Tenant), "an account without a campaign needs one named"
             campaign = account.campaign
-        rows, sids = [], []
+        records = []
         for start_time in start_times:
             self._sids += 1
             sid = f"CA{self._sids:032x}"
             values = {"sid": sid, "campaign_id": campaign.id, "start_time": start_time}
-            values |= self.call_fields(self._sids) | fields
-            rows.append(validate_record(values, {campaign.id: campaign}))  # as an import would
-            sids.append(sid)
-        for chunk in range(0, len(rows), 1000):
+            records.append(Call(**(values | self.call_fields(self._sids) | fields)))
+        for chunk in range(0, len(records), 1000):
             with self.database.transaction(write=True) as tx:
-                upsert_calls(tx, account.account_id, rows[chunk : chunk + 1000])
-        return sids
+                write_calls(tx, records[chunk : chunk + 1000], {campaign.id: campaign})
+        return [record.sid for record in records]
 
     def call_ids(self, account: Account, where: str = "", params: Sequence[Any] = ()) -> list[int]:
         """Ids of the account's calls matching an SQL condition, newest first, read directly."""

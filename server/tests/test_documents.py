@@ -17,7 +17,7 @@ from phonewagon_server.config import Settings
 from phonewagon_server.db import Database, open_database
 from phonewagon_server.db.engine import Connection
 from phonewagon_server.db.migrations import LATEST_VERSION, current_version, upgrade
-from phonewagon_server.documents import render_call
+from phonewagon_server.documents import render_fields
 from phonewagon_server.models import CALL_FIELDS, CALL_STRING_FIELDS, Campaign
 from server_testkit import NOW_MS, PUBLIC_URL, FakeClock, Tenant, World, with_rate
 
@@ -83,7 +83,7 @@ def test_a_document_spliced_with_its_id_is_the_reference_rendering(
         start_time=start_time,
         is_first_time_caller=first_time,
     )
-    head, tail = render_call(fields, campaign)
+    head, tail = render_fields(fields, campaign)
     assert f"{head}{call_id}{tail}".encode() == orjson.dumps(
         reference_call(fields, campaign, call_id)
     )

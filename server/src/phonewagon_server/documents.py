@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import orjson
 
-from phonewagon_server.models import Campaign
+from phonewagon_server.models import CALL_IMPORT_FIELDS, Call, Campaign
 
 # Keys are rendered sorted, so `"id":` comes right after `"gclid"` and before
 # `"is_first_time_caller"`. Inside a JSON string every `"` is escaped as `\"`, so these bytes,
@@ -24,8 +24,14 @@ from phonewagon_server.models import Campaign
 _ID_PLACEHOLDER: Final = b',"id":0,'
 
 
-def render_call(fields: Mapping[str, Any], campaign: Campaign) -> tuple[str, str]:
-    """The (head, tail) of a call's JSON document; `fields` holds every importable field."""
+def render_call(call: Call, campaign: Campaign) -> tuple[str, str]:
+    """The (head, tail) of a call's JSON document, the only form in which a call is stored."""
+    return render_fields({name: getattr(call, name) for name in CALL_IMPORT_FIELDS}, campaign)
+
+
+def render_fields(fields: Mapping[str, Any], campaign: Campaign) -> tuple[str, str]:
+    """`render_call` of a call given as its fields, every one of `Call`'s, already validated:
+    an import's rows take this way, which spares it building a `Call` for each."""
     document = dict(fields)
     document.update(
         account_id=campaign.account_id,
@@ -36,6 +42,12 @@ def render_call(fields: Mapping[str, Any], campaign: Campaign) -> tuple[str, str
     rendered = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     cut = rendered.index(_ID_PLACEHOLDER) + len(_ID_PLACEHOLDER) - 2
     return rendered[:cut].decode(), rendered[cut + 1 :].decode()
+
+
+def read_document(document: str | bytes) -> Call:
+    """The call a stored document shows, as the record it was rendered from."""
+    shown = orjson.loads(document)
+    return Call(**{name: shown[name] for name in CALL_IMPORT_FIELDS})
 
 
 def render_page(documents: bytes, next_url: str | None) -> bytes:

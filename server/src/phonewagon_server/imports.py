@@ -32,19 +32,21 @@ from phonewagon_server.db.calls import (
 )
 from phonewagon_server.db.companies import list_campaigns
 from phonewagon_server.db.engine import Connection, Row
-from phonewagon_server.documents import render_call
+from phonewagon_server.documents import render_fields
 from phonewagon_server.models import (
     CALL_BOOLEAN_FIELDS,
+    CALL_DEFAULTS,
     CALL_DERIVED_FIELDS,
     CALL_IMPORT_FIELDS,
+    CALL_INTEGER_FIELDS,
+    CALL_REQUIRED_FIELDS,
     MAX_EPOCH_MS,
     Campaign,
 )
 
 FileFormat = Literal["jsonl", "csv"]
-REQUIRED_FIELDS = ("sid", "campaign_id", "start_time")
 _KNOWN_FIELDS = frozenset((*CALL_IMPORT_FIELDS, *CALL_DERIVED_FIELDS))
-_INTEGER_FIELDS = ("duration", "start_time")
+_INTEGER_FIELDS = tuple(f for f in CALL_INTEGER_FIELDS if f in CALL_IMPORT_FIELDS)
 _SID_INDEX = STORED_FIELDS.index("sid")
 _FIELD_KINDS = tuple(
     (name, name not in _INTEGER_FIELDS and name not in CALL_BOOLEAN_FIELDS)
@@ -53,10 +55,7 @@ _FIELD_KINDS = tuple(
 _TEXT_FIELDS = tuple(name for name, is_text in _FIELD_KINDS if is_text)
 _texts_of = operator.itemgetter(*_TEXT_FIELDS)
 # What a JSON record leaves out, as the API renders it: "" for text, 0, false.
-_DEFAULTS: dict[str, Any] = {name: "" for name in _TEXT_FIELDS} | {
-    "duration": 0,
-    "is_first_time_caller": False,
-}
+_DEFAULTS: dict[str, Any] = dict(CALL_DEFAULTS)
 # Leading zeros, then at most 20 digits: more are beyond every bound (and int() refuses 4301).
 _DIGITS = re.compile(r"^0*([0-9]{1,20})$")
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
@@ -318,7 +317,7 @@ def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any
         raise RowError("is not a JSON object")
     if not _KNOWN_FIELDS.issuperset(record):
         raise RowError(f"unknown field {_shown(min(set(record) - _KNOWN_FIELDS))}")
-    for name in REQUIRED_FIELDS:
+    for name in CALL_REQUIRED_FIELDS:
         if record.get(name) in (None, ""):
             raise RowError(f"{name} is required")
     sid = record["sid"]
@@ -331,7 +330,7 @@ def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any
     campaign = campaigns.get(call["campaign_id"])
     if campaign is None:
         raise RowError(f"unknown campaign_id {_shown(call['campaign_id'])} for this account")
-    head, tail = render_call(call, campaign)
+    head, tail = render_fields(call, campaign)
     return (campaign.company_id, campaign.id, call["start_time"], call["sid"], head, tail)
 
 

@@ -2,56 +2,70 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Final
 
-# Every field of a call as the API renders it, in the (alphabetical) order of the seed's example.
-# `campaign_id` is our addition beside `campaign_name`.
-CALL_STRING_FIELDS: Final = (
-    "ad_position",
-    "contact_name",
-    "device",
-    "direction",
-    "fbclid",
-    "from_number",
-    "gclid",
-    "keyword",
-    "landing_page",
-    "match_type",
-    "msclkid",
-    "network",
-    "recording_url",
-    "referral_value",
-    "sid",
-    "status",
-    "to_number",
-    "unbounce_page_id",
-    "unbounce_variant_id",
-    "unbounce_visitor_id",
-    "user_source",
-    "utm_campaign",
-    "utm_content",
-    "utm_medium",
-    "utm_source",
-    "utm_term",
-)
-CALL_INTEGER_FIELDS: Final = ("id", "account_id", "company_id", "duration", "start_time")
-CALL_BOOLEAN_FIELDS: Final = ("is_first_time_caller",)
-CALL_DERIVED_FIELDS: Final = ("id", "account_id", "company_id", "campaign_name")
-CALL_FIELDS: Final = tuple(
-    sorted(
-        (
-            *CALL_STRING_FIELDS,
-            *CALL_INTEGER_FIELDS,
-            *CALL_BOOLEAN_FIELDS,
-            "campaign_id",
-            "campaign_name",
-        )
-    )
-)
 
-# What an import row may set: everything but what the server derives.
-CALL_IMPORT_FIELDS: Final = tuple(f for f in CALL_FIELDS if f not in CALL_DERIVED_FIELDS)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """A call as it is written: every field the API shows of it, with its type and default, but
+    those the server derives (`id` from the database; `account_id`, `company_id` and
+    `campaign_name` from the campaign). The one definition that imports, webhooks, the demo and
+    the tests build calls from; `documents.render_call` turns it into what the API sends."""
+
+    sid: str
+    campaign_id: str
+    start_time: int  # epoch milliseconds
+    duration: int = 0  # seconds
+    is_first_time_caller: bool = False
+    ad_position: str = ""
+    contact_name: str = ""
+    device: str = ""
+    direction: str = ""
+    fbclid: str = ""
+    from_number: str = ""
+    gclid: str = ""
+    keyword: str = ""
+    landing_page: str = ""
+    match_type: str = ""
+    msclkid: str = ""
+    network: str = ""
+    recording_url: str = ""
+    referral_value: str = ""
+    status: str = ""
+    to_number: str = ""
+    unbounce_page_id: str = ""
+    unbounce_variant_id: str = ""
+    unbounce_visitor_id: str = ""
+    user_source: str = ""
+    utm_campaign: str = ""
+    utm_content: str = ""
+    utm_medium: str = ""
+    utm_source: str = ""
+    utm_term: str = ""
+
+
+_RECORD = dataclasses.fields(Call)
+# What a call's writer sets, and what it leaves out: "" for text, 0, false.
+CALL_IMPORT_FIELDS: Final = tuple(sorted(f.name for f in _RECORD))
+CALL_DEFAULTS: Final = {f.name: f.default for f in _RECORD if f.default is not dataclasses.MISSING}
+CALL_REQUIRED_FIELDS: Final = tuple(f.name for f in _RECORD if f.name not in CALL_DEFAULTS)
+# Every string field of a call but `campaign_id`, alphabetical as in the seed's example.
+CALL_STRING_FIELDS: Final = tuple(
+    sorted(f.name for f in _RECORD if f.type == "str" and f.name != "campaign_id")
+)
+CALL_BOOLEAN_FIELDS: Final = tuple(f.name for f in _RECORD if f.type == "bool")
+CALL_DERIVED_FIELDS: Final = ("id", "account_id", "company_id", "campaign_name")
+CALL_INTEGER_FIELDS: Final = (
+    "id",
+    "account_id",
+    "company_id",
+    *sorted(f.name for f in _RECORD if f.type == "int"),
+)
+# Every field of a call as the API renders it, alphabetical as in the seed's example.
+# `campaign_id` is our addition beside `campaign_name`.
+CALL_FIELDS: Final = tuple(sorted((*CALL_IMPORT_FIELDS, *CALL_DERIVED_FIELDS)))
 
 MAX_EPOCH_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_ID: Final = 2**63 - 1

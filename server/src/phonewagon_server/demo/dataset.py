@@ -12,8 +12,7 @@ from phonewagon_server.db.engine import Connection, Database
 from phonewagon_server.demo.catalog import COMPANIES
 from phonewagon_server.demo.traffic import DAY_MS, HISTORY_START_MS, generate_calls
 from phonewagon_server.errors import ConfigurationError
-from phonewagon_server.imports import validate_record
-from phonewagon_server.models import Campaign, Company
+from phonewagon_server.models import CALL_IMPORT_FIELDS, Call, Campaign, Company
 
 DEMO_ACCOUNT_NAME: Final = "Phonewagon Demo Agency"
 # A public credential, printed by `phonewagon-server demo` and in the docs: it opens nothing but
@@ -100,16 +99,16 @@ def _create_demo(tx: Connection, *, rng: random.Random, now_ms: int, scale: floa
     made_companies, made_campaigns = _create_companies(tx, account.id, now=created_at)
     generated = generate_calls(rng, [c.id for c in made_companies], until_ms=midnight, scale=scale)
     by_id = {campaign.id: campaign for campaign in made_campaigns}
-    rows = [validate_record(call, by_id) for call in generated]
-    for start in range(0, len(rows), BATCH_SIZE):
-        calls.upsert_calls(tx, account.id, rows[start : start + BATCH_SIZE])
+    records = [Call(**{name: call[name] for name in CALL_IMPORT_FIELDS}) for call in generated]
+    for start in range(0, len(records), BATCH_SIZE):
+        calls.write_calls(tx, records[start : start + BATCH_SIZE], by_id)
     return DemoData(
         account_id=account.id,
         client_id=DEMO_CLIENT_ID,
         client_secret=DEMO_CLIENT_SECRET,
         companies=made_companies,
         campaigns=made_campaigns,
-        calls=len(rows),
+        calls=len(records),
         created=True,
     )
 
