@@ -14,7 +14,9 @@ from phonewagon_server.cli.options import (
 from phonewagon_server.db import Connection
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
+from phonewagon_server.errors import NotFound
 from phonewagon_server.models import Account, Company
+from phonewagon_server.renames import rename_campaign_and_calls
 
 ACCOUNT = click.option("--account", "account_id", type=int, required=True, help="Account id.")
 NAME = click.argument("name")
@@ -182,6 +184,24 @@ def list_companies(account_id: int, database_url: str | None, as_json: bool) -> 
     emit(as_json, {"companies": [{"id": c.id, "name": c.name} for c in found]}, "\n".join(lines))
 
 
+@companies.command("rename")
+@click.argument("company_id", type=int, metavar="ID")
+@NAME
+@database_option
+@json_option
+def rename_company(company_id: int, name: str, database_url: str | None, as_json: bool) -> None:
+    """Rename a company."""
+    name = _non_blank(name)
+    with opened_database(database_url) as database, database.transaction(write=True) as tx:
+        company = _require_company(tx, company_id)
+        company_rows.rename_company(tx, company_id, name)
+    emit(
+        as_json,
+        {"id": company_id, "name": name, "account_id": company.account_id},
+        f"Renamed company {company_id} to {name}.",
+    )
+
+
 @click.group()
 def campaigns() -> None:
     """Campaigns of a company."""
@@ -231,6 +251,26 @@ def list_campaigns(
     }
     lines = [f"{c.id:>10}  {c.name}  (company {c.company_id})" for c in found]
     emit(as_json, payload, "\n".join(lines) or "no campaigns")
+
+
+@campaigns.command("rename")
+@click.argument("campaign_id", metavar="ID")
+@NAME
+@database_option
+@json_option
+def rename_campaign(campaign_id: str, name: str, database_url: str | None, as_json: bool) -> None:
+    """Rename a campaign, and write its calls again with the new name, in short batches."""
+    name = _non_blank(name)
+    with opened_database(database_url) as database:
+        try:
+            campaign, written = rename_campaign_and_calls(database, campaign_id, name)
+        except NotFound as exc:
+            raise click.ClickException(f"there is no campaign {campaign_id}") from exc
+    emit(
+        as_json,
+        {"id": campaign.id, "name": name, "company_id": campaign.company_id, "calls": written},
+        f"Renamed campaign {campaign.id} to {name}; {written} calls now show it.",
+    )
 
 
 def _require_company(tx: Connection, company_id: int) -> Company:

@@ -241,6 +241,24 @@ def read_call(tx: Connection, account_id: int, sid: str) -> Call | None:
     return read_document(row[0]) if row else None
 
 
+def read_campaign_calls(
+    tx: Connection, campaign: Campaign, *, after: tuple[int, int] | None, limit: int
+) -> tuple[list[Call], tuple[int, int] | None]:
+    """Up to `limit` calls of the campaign, newest first from just past `after` (a start time
+    and id: one index range read at any depth), and where the next batch starts."""
+    sql = (
+        "SELECT c.start_time, c.id, c.head || c.id || c.tail FROM calls c"
+        " WHERE c.account_id = ? AND c.campaign_id = ?"
+    )
+    params: list[Any] = [campaign.account_id, campaign.id]
+    if after is not None:
+        sql += " AND (c.start_time, c.id) < (?, ?)"
+        params += list(after)
+    rows = tx.fetchall(sql + " ORDER BY c.start_time DESC, c.id DESC LIMIT ?", [*params, limit])
+    resume = (int(rows[-1][0]), int(rows[-1][1])) if len(rows) == limit else None
+    return [read_document(row[2]) for row in rows], resume
+
+
 def _stored_id(tx: Connection, account_id: int, sid: str) -> int | None:
     row = tx.fetchone("SELECT id FROM calls WHERE account_id = ? AND sid = ?", (account_id, sid))
     return int(row[0]) if row else None

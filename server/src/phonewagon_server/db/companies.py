@@ -27,6 +27,10 @@ def get_company(tx: Connection, company_id: int) -> Company | None:
     return Company(id=int(row[0]), account_id=int(row[1]), name=row[2]) if row else None
 
 
+def rename_company(tx: Connection, company_id: int, name: str) -> None:
+    tx.execute("UPDATE companies SET name = ? WHERE id = ?", (name, company_id))
+
+
 def create_campaign(
     tx: Connection, *, company: Company, name: str, campaign_id: str | None, now: int
 ) -> Campaign:
@@ -55,6 +59,10 @@ def list_campaigns(
         params.append(company_id)
     rows = tx.fetchall(sql + " ORDER BY company_id, id", params)
     return [Campaign(id=r[0], company_id=int(r[1]), account_id=account_id, name=r[2]) for r in rows]
+
+
+def rename_campaign(tx: Connection, campaign_id: str, name: str) -> None:
+    tx.execute("UPDATE campaigns SET name = ? WHERE id = ?", (name, campaign_id))
 
 
 def get_campaign(tx: Connection, campaign_id: str) -> Campaign | None:
