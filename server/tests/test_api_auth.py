@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from phonewagon_server.api import create_app
 from phonewagon_server.api.context import AppContext
+from phonewagon_server.api.routing import Auth
 from phonewagon_server.config import Settings
 from phonewagon_server.credentials import VerifiedCredentials
 from phonewagon_server.db import Database
@@ -275,3 +276,28 @@ def test_a_credential_refused_by_the_quota_is_not_remembered(
     second = world.credential(tenant)
     assert api.get("/companies", auth=second).status_code == 429
     assert cached_credentials(api) == 1
+
+
+def account_paths(api: TestClient) -> list[str]:
+    """Every route of the app declared `Auth.ACCOUNT`: Basic credentials, then the quota."""
+    table = api.app.routes  # type: ignore[attr-defined]
+    return [route.path for route in table if route.policy.auth is Auth.ACCOUNT]
+
+
+def test_the_endpoints_requiring_credentials_are_every_account_route(api: TestClient) -> None:
+    assert sorted(account_paths(api)) == sorted(ENDPOINTS)
+
+
+def test_credentials_then_the_quota_are_checked_before_any_parameter(
+    api: TestClient, tenant: Tenant, clock: FakeClock
+) -> None:
+    """A bad parameter is answered 401 without credentials, 429 over the quota, else 400."""
+    bad = "?compnay_id=1"
+    for path in account_paths(api):
+        assert_unauthenticated(api.get(path + bad))
+    assert [api.get("/companies", auth=tenant.auth).status_code for _ in range(50)] == [200] * 50
+    for path in account_paths(api):
+        assert api.get(path + bad, auth=tenant.auth).status_code == 429
+    clock.advance(60)
+    for path in account_paths(api):
+        assert api.get(path + bad, auth=tenant.auth).status_code == 400

@@ -16,7 +16,9 @@ from starlette.requests import Request
 
 from phonewagon_server import errors, models
 from phonewagon_server.api import calls, problems
+from phonewagon_server.api.app import api_routes
 from phonewagon_server.api.openapi import build_openapi, render_docs
+from phonewagon_server.api.routing import Auth, endpoint
 
 PUBLIC_URL = "https://api.example.com"
 API_PATHS = ("/companies", "/campaigns", "/calls")
@@ -24,7 +26,7 @@ API_PATHS = ("/companies", "/campaigns", "/calls")
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    return build_openapi(PUBLIC_URL)
+    return build_openapi(PUBLIC_URL, api_routes())
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +90,38 @@ def test_server_is_the_public_url(spec: dict[str, Any]) -> None:
 
 
 def test_basic_auth_guards_the_api_but_not_health(spec: dict[str, Any]) -> None:
-    """Basic auth is the default; /healthz and /readyz need no credentials."""
+    """Basic auth is the default, and each operation says so; /healthz and /readyz need none."""
     scheme = spec["components"]["securitySchemes"]["basicAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "basic")
     assert spec["security"] == [{"basicAuth": []}]
     for path in API_PATHS:
-        assert "security" not in spec["paths"][path]["get"]
+        assert spec["paths"][path]["get"]["security"] == [{"basicAuth": []}]
     for path in ("/healthz", "/readyz"):
         assert spec["paths"][path]["get"]["security"] == []
+
+
+def test_an_operation_is_secured_as_its_route_declares() -> None:
+    """Declared public, /calls would be documented without credentials: security is not typed
+    by hand per path."""
+    routes = [
+        endpoint(r.path, r.endpoint, auth=Auth.PUBLIC) if r.path == "/calls" else r
+        for r in api_routes()
+    ]
+    spec = build_openapi(PUBLIC_URL, routes)
+    assert spec["paths"]["/calls"]["get"]["security"] == []
+    assert spec["paths"]["/companies"]["get"]["security"] == [{"basicAuth": []}]
+
+
+def test_the_routes_in_the_schema_and_the_documented_paths_must_agree() -> None:
+    """A new route in the schema must be described, and a description must have its route; a
+    route left out of the schema need not be described."""
+    handler = api_routes()[0].endpoint
+    hidden = endpoint("/hidden", handler, auth=Auth.PUBLIC, include_in_schema=False)
+    assert "/hidden" not in build_openapi(PUBLIC_URL, [*api_routes(), hidden])["paths"]
+    with pytest.raises(LookupError, match="/new"):
+        build_openapi(PUBLIC_URL, [*api_routes(), endpoint("/new", handler, auth=Auth.PUBLIC)])
+    with pytest.raises(LookupError, match="/calls"):
+        build_openapi(PUBLIC_URL, [r for r in api_routes() if r.path != "/calls"])
 
 
 def test_every_operation_is_a_get(spec: dict[str, Any]) -> None:
@@ -272,7 +298,7 @@ def test_docs_are_self_contained(docs: str) -> None:
 def test_docs_escape_what_they_show() -> None:
     """A public URL with markup in it is shown as text, never as markup."""
     hostile = "https://evil.example/<script>alert(1)</script>"
-    docs = render_docs(build_openapi(hostile))
+    docs = render_docs(build_openapi(hostile, api_routes()))
     assert "<script>" not in docs
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in docs
 

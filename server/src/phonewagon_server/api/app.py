@@ -11,7 +11,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from phonewagon_server.api import calls, companies, health, openapi, problems
@@ -19,12 +18,24 @@ from phonewagon_server.api.context import AppContext
 from phonewagon_server.api.edge import Edge
 from phonewagon_server.api.metrics import Metrics, metrics_endpoint
 from phonewagon_server.api.responses import JSONResponse
+from phonewagon_server.api.routing import Auth, Policies, PolicyRoute, endpoint
 from phonewagon_server.api.security import RequestLimits, SecurityHeaders, cors_middleware
 from phonewagon_server.config import Settings
 from phonewagon_server.credentials import VerifiedCredentials
 from phonewagon_server.db import Database
 from phonewagon_server.errors import PhonewagonError
 from phonewagon_server.ratelimit import Clock, build_limiter
+
+
+def api_routes() -> list[PolicyRoute]:
+    """The routes `/openapi.json` documents, each declaring its policy."""
+    return [
+        endpoint("/companies", companies.get_companies, auth=Auth.ACCOUNT, short=True),
+        endpoint("/campaigns", companies.get_campaigns, auth=Auth.ACCOUNT, short=True),
+        endpoint("/calls", calls.get_calls, auth=Auth.ACCOUNT),  # pages: in a worker thread
+        endpoint("/healthz", health.healthz, auth=Auth.PUBLIC),
+        endpoint("/readyz", health.readyz, auth=Auth.PUBLIC),
+    ]
 
 
 def create_app(
@@ -34,7 +45,8 @@ def create_app(
     wall_clock: Callable[[], float] = time.time,
     monotonic: Clock = time.monotonic,
 ) -> Starlette:
-    spec = openapi.build_openapi(settings.public_url)
+    documented = api_routes()
+    spec = openapi.build_openapi(settings.public_url, documented)
     docs = openapi.render_docs(spec)
     metrics = Metrics() if settings.metrics else None
 
@@ -45,22 +57,19 @@ def create_app(
         return HTMLResponse(docs)
 
     routes = [
-        Route("/companies", companies.get_companies, methods=["GET"]),
-        Route("/campaigns", companies.get_campaigns, methods=["GET"]),
-        Route("/calls", calls.get_calls, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/docs", docs_page, methods=["GET"]),
-        Route("/healthz", health.healthz, methods=["GET"]),
-        Route("/readyz", health.readyz, methods=["GET"]),
+        *documented,
+        endpoint("/openapi.json", openapi_json, auth=Auth.PUBLIC, include_in_schema=False),
+        endpoint("/docs", docs_page, auth=Auth.PUBLIC, headers="docs", include_in_schema=False),
     ]
-    if metrics:
-        endpoint = metrics_endpoint(metrics, settings.metrics_allow)
-        routes.append(Route("/metrics", endpoint, methods=["GET"]))
+    if metrics:  # without credentials: its handler answers 404 outside `metrics_allow`
+        page = metrics_endpoint(metrics, settings.metrics_allow)
+        routes.append(endpoint("/metrics", page, auth=Auth.PUBLIC, include_in_schema=False))
+    policies = Policies(routes)  # refuses a route that declares no policy
     app = PhonewagonApp(
-        headers=SecurityHeaders.for_settings(settings),
+        headers=SecurityHeaders.for_settings(settings, policies),
         metrics=metrics,
         routes=routes,
-        middleware=[*cors_middleware(settings), Middleware(RequestLimits)],
+        middleware=[*cors_middleware(settings), Middleware(RequestLimits, policies=policies)],
         exception_handlers={
             PhonewagonError: problems.render_domain_error,
             HTTPException: problems.render_http_error,

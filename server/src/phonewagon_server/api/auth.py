@@ -16,6 +16,8 @@ from phonewagon_server.errors import RateLimited, Unauthenticated
 def authorize(request: Request) -> int:
     """The account id of the request's credentials, after spending one unit of its quota.
 
+    `api.routing` runs it before the handler of every `Auth.ACCOUNT` route.
+
     A failed authentication spends nothing of the account it names; it counts against the client
     address instead, which is answered 429 once it fails too often.
     """

@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from phonewagon_server.api.auth import authorize
 from phonewagon_server.api.context import context_of
 from phonewagon_server.api.ownership import require_campaign, require_company
 from phonewagon_server.api.params import COMPANY_ID, integer_parser, parse_params, text_parser
@@ -29,8 +28,7 @@ PARAMETERS = {
 }
 
 
-def get_calls(request: Request) -> Response:
-    account_id = authorize(request)
+def get_calls(request: Request, account_id: int) -> Response:
     context = context_of(request)
     query = _call_query(account_id, parse_params(request, PARAMETERS), now_ms=context.now_ms())
     with context.database.transaction() as tx:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, assert_never
 
 from phonewagon_server import errors, models
 from phonewagon_server.api import calls
 from phonewagon_server.api.problems import REFUSAL_TITLES
+from phonewagon_server.api.routing import Auth, PolicyRoute
 
 Json = dict[str, Any]
 
@@ -232,7 +233,7 @@ def _schemas() -> Json:
 
 
 def _get(summary: str, description: str, curl: str, ok: Json, *statuses: int,
-         params: tuple[str, ...] = (), public: bool = False) -> Json:  # fmt: skip
+         params: tuple[str, ...] = ()) -> Json:  # fmt: skip
     operation: Json = {
         "summary": summary,
         "description": description,
@@ -240,7 +241,7 @@ def _get(summary: str, description: str, curl: str, ok: Json, *statuses: int,
         "responses": {"200": ok} | {str(s): _ref("responses", ERRORS[s]) for s in statuses},
         "x-codeSamples": [{"lang": "Shell", "label": "curl", "source": curl}],
     }
-    return {"get": operation | ({"security": []} if public else {})}
+    return {"get": operation}
 
 
 def _ok(description: str, schema: str, example: Any, *, public: bool = False) -> Json:
@@ -248,8 +249,30 @@ def _ok(description: str, schema: str, example: Any, *, public: bool = False) ->
     return _response(description, "application/json", schema, example, headers)
 
 
-def build_openapi(public_url: str) -> dict[str, Any]:
-    """The API's OpenAPI 3.1 document; links, `type` URIs and examples under `public_url`."""
+def _security(auth: Auth) -> list[Json]:
+    """An operation's `security`, as its route declares: Basic credentials, or none."""
+    if auth is Auth.ACCOUNT:
+        return [{"basicAuth": []}]
+    if auth is Auth.PUBLIC:
+        return []
+    assert_never(auth)
+
+
+def _paths(items: Json, routes: Iterable[PolicyRoute]) -> Json:
+    """`items`, one per documented route, each operation secured as its route declares."""
+    routed = {route.path: route for route in routes if route.include_in_schema}
+    if unpaired := routed.keys() ^ items.keys():
+        raise LookupError(f"routed and documented paths differ: {sorted(unpaired)}")
+    return {
+        path: {method: operation | {"security": _security(routed[path].policy.auth)}
+               for method, operation in item.items()}
+        for path, item in items.items()
+    }  # fmt: skip
+
+
+def build_openapi(public_url: str, routes: Iterable[PolicyRoute]) -> dict[str, Any]:
+    """The API's OpenAPI 3.1 document for `routes` (those `include_in_schema`); links, `type`
+    URIs and examples under `public_url`."""
     base, curl = public_url, "curl -u client-id:client-secret"
     query = models.CallQuery(696, campaign_id="s2212", start_time=0, end_time=0, page_size=1)
     last = (CALL_EXAMPLE["start_time"], CALL_EXAMPLE["id"])
@@ -264,7 +287,7 @@ def build_openapi(public_url: str) -> dict[str, Any]:
                  "Responses are never cached (`Cache-Control: no-store`)."},
         "servers": [{"url": public_url}],
         "security": [{"basicAuth": []}],
-        "paths": {
+        "paths": _paths({
             "/companies": _get("List companies", "The account's companies, ordered by id.",
                 f'{curl} "{base}/companies"',
                 _ok("The companies.", "CompaniesPage", {"companies": companies}),
@@ -281,13 +304,11 @@ def build_openapi(public_url: str) -> dict[str, Any]:
                 _ok("A page of calls.", "CallsPage", {"calls": [CALL_EXAMPLE], "next": next_url}),
                 400, 401, 404, 429, 503, *REFUSALS, params=tuple(PARAMETERS)),
             "/healthz": _get("Liveness", "The process answers. No credentials needed.",
-                f'curl "{base}/healthz"', _ok("Alive.", "Health", {"status": "ok"}, public=True),
-                public=True),
+                f'curl "{base}/healthz"', _ok("Alive.", "Health", {"status": "ok"}, public=True)),
             "/readyz": _get("Readiness", "The database answers too. No credentials needed.",
                 f'curl "{base}/readyz"',
-                _ok("Ready to serve.", "Health", {"status": "ready"}, public=True),
-                503, public=True),
-        },
+                _ok("Ready to serve.", "Health", {"status": "ready"}, public=True), 503),
+        }, routes),
         "components": {
             "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic", "description":
                 "HTTP Basic auth on every API request: the client id is the username, the "

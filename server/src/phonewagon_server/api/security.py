@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phonewagon_server.api import problems
+from phonewagon_server.api.routing import Body, Policies
 from phonewagon_server.config import Settings
 
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -17,7 +18,6 @@ Headers = tuple[tuple[bytes, bytes], ...]
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 # The docs page is one self-contained document whose only resource is its inline stylesheet.
 DOCS_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-DOCS_PATH = "/docs"
 
 MAX_URL_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 16 * 1024
@@ -41,23 +41,28 @@ def security_header_pairs(
 
 @dataclass(frozen=True, slots=True)
 class SecurityHeaders:
-    """The headers every response carries, computed once: JSON answers', and the docs page's."""
+    """The headers every response carries, computed once: JSON answers', and the docs page's.
+
+    Each route declares its profile; a path off the route table gets the API's.
+    """
 
     api: Headers
     docs: Headers
+    policies: Policies
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> SecurityHeaders:
+    def for_settings(cls, settings: Settings, policies: Policies) -> SecurityHeaders:
         https = settings.public_url.startswith("https://")
 
         def encoded(policy: str) -> Headers:
             pairs = security_header_pairs(policy, https=https)
             return tuple((name.encode(), value.encode()) for name, value in pairs)
 
-        return cls(api=encoded(API_POLICY), docs=encoded(DOCS_POLICY))
+        return cls(api=encoded(API_POLICY), docs=encoded(DOCS_POLICY), policies=policies)
 
     def for_path(self, path: str) -> Headers:
-        return self.docs if path == DOCS_PATH else self.api
+        policy = self.policies.of(path)
+        return self.docs if policy is not None and policy.headers == "docs" else self.api
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
@@ -77,17 +82,19 @@ def cors_middleware(settings: Settings) -> list[Middleware]:
 
 
 class RequestLimits:
-    """Refuses, before any work, a request whose URL or headers are too large, or with a body.
+    """Refuses, before any work, a request whose URL or headers are too large, or with a body
+    its route does not declare (`Body.NONE`, a path off the route table: none at all).
 
-    Every endpoint reads; a body would only be buffered for nothing. The HTTP protocol
+    A body no route reads would only be buffered for nothing. The HTTP protocol
     (`phonewagon_server.transport`) bounds the head more loosely still, before it is parsed.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, policies: Policies) -> None:
         self.app = app
+        self.policies = policies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (refusal := _refusal(scope)) is not None:
+        if scope["type"] == "http" and (refusal := _refusal(scope, self.policies)) is not None:
             status, detail = refusal
             response = problems.render_refusal(Request(scope), status, detail)
             await response(scope, receive, send)
@@ -95,7 +102,7 @@ class RequestLimits:
         await self.app(scope, receive, send)
 
 
-def _refusal(scope: Scope) -> tuple[int, str] | None:
+def _refusal(scope: Scope, policies: Policies) -> tuple[int, str] | None:
     path = scope.get("raw_path") or scope["path"].encode()
     if len(path) + len(scope["query_string"]) > MAX_URL_BYTES:
         return 414, f"The URL is longer than {MAX_URL_BYTES} bytes."
@@ -109,5 +116,12 @@ def _refusal(scope: Scope) -> tuple[int, str] | None:
         if (name == b"content-length" and value.strip().lstrip(b"0")) or (
             name == b"transfer-encoding"
         ):
-            return 413, "This API takes no request body: send parameters in the query string."
+            return _body_refusal(scope, policies)
+    return None
+
+
+def _body_refusal(scope: Scope, policies: Policies) -> tuple[int, str] | None:
+    policy = policies.of(scope["path"])
+    if policy is None or policy.body is Body.NONE:
+        return 413, "This API takes no request body: send parameters in the query string."
     return None

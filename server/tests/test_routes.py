@@ -1,0 +1,185 @@
+"""Every route declares its policy, and the app's route table is walked to hold it to it."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from phonewagon_server.api import app as app_module
+from phonewagon_server.api import calls, companies, create_app
+from phonewagon_server.api.context import AppContext
+from phonewagon_server.api.routing import Auth, Body, Policies, Policy, PolicyRoute, endpoint
+from phonewagon_server.api.security import API_POLICY, DOCS_POLICY
+from phonewagon_server.config import Settings
+from phonewagon_server.db import Database
+from server_testkit import Tenant
+
+# Parameters every endpoint refuses, or would: unknown, malformed, out of range, contradictory.
+BAD_QUERIES = ["", "?compnay_id=1", "?company_id=abc&page_size=-1", "?start_time=9&end_time=1"]
+UNDOCUMENTED = {"/openapi.json", "/docs", "/metrics"}
+CSP = {"api": API_POLICY, "docs": DOCS_POLICY}
+
+
+def ok(request: Request) -> Response:
+    return Response("ok")
+
+
+def running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def routes(api: TestClient) -> list[PolicyRoute]:
+    table = api.app.routes  # type: ignore[attr-defined]
+    assert all(isinstance(route, PolicyRoute) for route in table)
+    return list(table)
+
+
+def routes_with(api: TestClient, auth: Auth) -> list[PolicyRoute]:
+    found = [route for route in routes(api) if route.policy.auth is auth]
+    assert found
+    return found
+
+
+def test_every_route_of_the_app_declares_a_policy(api: TestClient) -> None:
+    assert {route.path for route in routes(api)} >= {"/companies", "/calls", *UNDOCUMENTED}
+    for route in routes(api):
+        assert isinstance(route.policy, Policy)
+        assert route.policy.body is Body.NONE  # every endpoint only reads, so far
+
+
+def test_every_account_route_answers_401_without_credentials_whatever_its_parameters(
+    api: TestClient,
+) -> None:
+    for route in routes_with(api, Auth.ACCOUNT):
+        for query in BAD_QUERIES:
+            response = api.get(route.path + query)
+            assert response.status_code == 401, (route.path, query)
+            assert response.headers["www-authenticate"] == 'Basic realm="phonewagon"'
+            assert "ratelimit" not in response.headers
+
+
+def test_every_public_route_answers_without_credentials(api: TestClient) -> None:
+    for route in routes_with(api, Auth.PUBLIC):
+        response = api.get(route.path)
+        assert response.status_code == 200, route.path
+        assert "www-authenticate" not in response.headers
+        assert "ratelimit" not in response.headers  # no account's quota spent
+
+
+def test_every_route_refuses_a_body_it_does_not_declare(api: TestClient, tenant: Tenant) -> None:
+    for route in routes(api):
+        response = api.request("GET", route.path, auth=tenant.auth, content=b"{}")
+        assert response.status_code == 413, route.path
+    assert api.request("GET", "/nowhere", content=b"{}").status_code == 413
+
+
+def test_every_route_answers_with_its_declared_security_headers(api: TestClient) -> None:
+    for route in routes(api):
+        response = api.get(route.path)
+        assert response.headers["content-security-policy"] == CSP[route.policy.headers]
+    assert api.get("/nowhere").headers["content-security-policy"] == API_POLICY
+
+
+def test_openapi_json_documents_exactly_the_schema_routes_secured_as_declared(
+    api: TestClient,
+) -> None:
+    spec = api.get("/openapi.json").json()
+    documented = {route.path: route for route in routes(api) if route.include_in_schema}
+    assert set(spec["paths"]) == set(documented)
+    assert {route.path for route in routes(api)} - set(documented) == UNDOCUMENTED
+    security = {Auth.ACCOUNT: [{"basicAuth": []}], Auth.PUBLIC: []}
+    for path, route in documented.items():
+        assert spec["paths"][path]["get"]["security"] == security[route.policy.auth], path
+
+
+def test_openapi_json_documents_401_and_the_quota_on_account_routes_only(
+    api: TestClient,
+) -> None:
+    spec = api.get("/openapi.json").json()
+    for route in routes(api):
+        if not route.include_in_schema:
+            continue
+        responses = spec["paths"][route.path]["get"]["responses"]
+        account = route.policy.auth is Auth.ACCOUNT
+        assert ("401" in responses) == ("429" in responses) == account, route.path
+        assert ("RateLimit" in responses["200"]["headers"]) == account, route.path
+
+
+def test_short_account_routes_run_on_the_event_loop_only_when_the_context_allows(
+    api: TestClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/companies and /campaigns run their work (auth included) via `run_short`; /calls always
+    in a worker thread."""
+    on_loop: dict[str, bool] = {}
+
+    def recorded(path: str, read: Any) -> Any:
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            on_loop[path] = running_loop()
+            return read(*args, **kwargs)
+
+        return recording
+
+    for module, read, path in [
+        (companies, "list_companies", "/companies"),
+        (companies, "list_campaigns", "/campaigns"),
+        (calls, "read_page", "/calls"),
+    ]:
+        monkeypatch.setattr(module, read, recorded(path, getattr(module, read)))
+    for path in ("/companies", "/campaigns", "/calls"):
+        assert api.get(path, auth=tenant.auth).status_code == 200
+    context: AppContext = api.app.state.context  # type: ignore[attr-defined]
+    inline = context.short_work_inline
+    assert on_loop == {"/companies": inline, "/campaigns": inline, "/calls": False}
+
+
+def test_a_route_cannot_be_declared_without_its_auth() -> None:
+    with pytest.raises(TypeError, match="auth"):
+        endpoint("/new", ok)  # type: ignore[call-overload]
+
+
+def test_an_account_handler_is_wrapped_and_a_public_one_routed_as_it_is() -> None:
+    def page(request: Request, account_id: int) -> Response:
+        return Response(str(account_id))
+
+    short = endpoint("/short", page, auth=Auth.ACCOUNT, short=True)
+    threaded = endpoint("/threaded", page, auth=Auth.ACCOUNT)
+    public = endpoint("/public", ok, auth=Auth.PUBLIC, headers="docs")
+    assert inspect.iscoroutinefunction(short.endpoint)
+    assert not inspect.iscoroutinefunction(threaded.endpoint)
+    assert public.endpoint is ok
+    assert (short.name, public.policy) == ("page", Policy(Auth.PUBLIC, Body.NONE, "docs"))
+    assert public.methods == {"GET", "HEAD"}
+
+
+def test_an_app_with_a_route_that_declares_no_policy_is_not_built(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declared = app_module.api_routes
+    plain = Route("/plain", ok, include_in_schema=False)
+    monkeypatch.setattr(app_module, "api_routes", lambda: [*declared(), plain])
+    with pytest.raises(TypeError, match="declares no policy"):
+        create_app(settings, database)
+
+
+def test_one_path_routed_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="routed twice"):
+        Policies([endpoint("/x", ok, auth=Auth.PUBLIC), endpoint("/x", ok, auth=Auth.PUBLIC)])
+
+
+def test_a_templated_path_finds_its_routes_policy() -> None:
+    route = endpoint("/calls/{call_id:int}", ok, auth=Auth.PUBLIC, headers="docs")
+    policies = Policies([endpoint("/calls", ok, auth=Auth.PUBLIC), route])
+    assert policies.of("/calls/12") is route.policy
+    assert policies.of("/calls/twelve") is None
+    assert policies.of("/calls") == Policy(Auth.PUBLIC)
