@@ -247,7 +247,7 @@ def bench_backend(
 
 
 # The stored columns but `id`, which the empty table assigns again in the same order.
-_STORED = "account_id, company_id, campaign_id, start_time, sid, head, tail"
+_STORED = "account_id, company_id, campaign_id, start_time, sid, head, middle, tail, updated_at"
 
 
 def run_sqlite(workdir: Path, path: Path, rows: int, campaigns: list[Campaign]) -> Timing:

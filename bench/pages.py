@@ -55,7 +55,7 @@ from load_test import REDIS_URL, create_account, free_port, redis_prefix, serve
 from testbed import BENCHMARKS, measured_on, postgres_schema, postgres_version, write_section
 
 from phonewagon_server.db import open_database
-from phonewagon_server.db.calls import page_query
+from phonewagon_server.db.calls import DOCUMENT, page_query
 from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.imports import import_calls
 from phonewagon_server.models import MAX_EPOCH_MS, CallQuery
@@ -164,9 +164,7 @@ def interleaved(measures: dict[str, Callable[[], float]], repeats: int) -> dict[
 def floor_query(query: CallQuery) -> tuple[str, list[Any]]:
     """The page's rows in one query, every column of them: keys and the document."""
     sql, params = page_query(query, PAGE + 1, documents=True)
-    return sql.replace(
-        "c.head || c.id || c.tail", "c.head || c.id || c.tail AS document", 1
-    ), params
+    return sql.replace(DOCUMENT, f"{DOCUMENT} AS document", 1), params
 
 
 def sqlite_floor(connection: sqlite3.Connection, query: CallQuery) -> Callable[[], float]:

@@ -184,7 +184,7 @@ class World:
             values = {"sid": sid, "campaign_id": campaign.id, "start_time": start_time}
             records.append(Call(**(values | self.call_fields(self._sids) | fields)))
         for chunk in range(0, len(records), 1000):
-            with self.database.transaction(write=True) as tx:
+            with self.database.transaction(write=True, changing=account.account_id) as tx:
                 write_calls(tx, records[chunk : chunk + 1000], {campaign.id: campaign})
         return [record.sid for record in records]
 

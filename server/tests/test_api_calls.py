@@ -84,7 +84,8 @@ def test_a_call_has_every_field_of_the_seed_with_its_type(
         is_first_time_caller=True,
     )
     (call,) = get_calls(api, tenant)["calls"]
-    assert set(call) == {*SEED_CALL_TYPES, "campaign_id"}
+    assert set(call) == {*SEED_CALL_TYPES, "campaign_id", "updated_at"}  # ours, additive
+    assert type(call["updated_at"]) is int
     for name, kind in SEED_CALL_TYPES.items():
         assert type(call[name]) is kind, name
     assert call["campaign_id"] == tenant.campaign.id

@@ -12,7 +12,7 @@ import pytest
 
 from phonewagon_server import credentials, demo
 from phonewagon_server.db import accounts, migrations
-from phonewagon_server.db.calls import read_page
+from phonewagon_server.db.calls import DOCUMENT, read_page
 from phonewagon_server.db.engine import Database, open_database
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.models import CallQuery
@@ -32,13 +32,15 @@ def open_migrated(path: Path) -> Database:
 
 
 def read_calls(database: Database, account_id: int) -> list[Call]:
-    """Every call of the account as the API renders it, oldest first."""
+    """Every call of the account as the API renders it, oldest first, but when it was written
+    (`updated_at`, the database's clock)."""
     with database.transaction() as tx:
         rows = tx.fetchall(
-            "SELECT head || id || tail FROM calls WHERE account_id = ? ORDER BY start_time, id",
+            f"SELECT {DOCUMENT} FROM calls c WHERE c.account_id = ? ORDER BY c.start_time, c.id",
             (account_id,),
         )
-    return [orjson.loads(document) for (document,) in rows]
+    calls = [orjson.loads(document) for (document,) in rows]
+    return [{k: v for k, v in call.items() if k != "updated_at"} for call in calls]
 
 
 @pytest.fixture(scope="module")

@@ -39,10 +39,13 @@ UNUSUAL = (
 texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
 
 
-def reference_call(fields: dict[str, Any], campaign: Campaign, call_id: int) -> dict[str, Any]:
+def reference_call(
+    fields: dict[str, Any], campaign: Campaign, call_id: int, updated_at: int
+) -> dict[str, Any]:
     """The call as a dict with every field, the way the API rendered it before documents."""
     derived = {
         "id": call_id,
+        "updated_at": updated_at,
         "account_id": campaign.account_id,
         "company_id": campaign.company_id,
         "campaign_name": campaign.name,
@@ -62,6 +65,7 @@ def reference_page(calls: list[dict[str, Any]], next_url: str | None) -> bytes:
     strings=st.fixed_dictionaries({name: texts for name in CALL_STRING_FIELDS}),
     name=texts,
     call_id=st.integers(min_value=1, max_value=2**63 - 1),
+    updated_at=st.integers(min_value=0, max_value=253_402_300_799_999),
     duration=st.integers(min_value=0, max_value=7 * 24 * 3600),
     start_time=st.integers(min_value=0, max_value=253_402_300_799_999),
     first_time=st.booleans(),
@@ -70,11 +74,12 @@ def test_a_document_spliced_with_its_id_is_the_reference_rendering(
     strings: dict[str, str],
     name: str,
     call_id: int,
+    updated_at: int,
     duration: int,
     start_time: int,
     first_time: bool,
 ) -> None:
-    """head + id + tail equals orjson's rendering of the whole call, for any strings."""
+    """head + id + middle + updated_at + tail is orjson's rendering of the call, for any strings."""
     campaign = Campaign(id="s1", company_id=7, account_id=3, name=name)
     fields: dict[str, Any] = dict(strings)
     fields.update(
@@ -83,9 +88,9 @@ def test_a_document_spliced_with_its_id_is_the_reference_rendering(
         start_time=start_time,
         is_first_time_caller=first_time,
     )
-    head, tail = render_fields(fields, campaign)
-    assert f"{head}{call_id}{tail}".encode() == orjson.dumps(
-        reference_call(fields, campaign, call_id)
+    head, middle, tail = render_fields(fields, campaign)
+    assert f"{head}{call_id}{middle}{updated_at}{tail}".encode() == orjson.dumps(
+        reference_call(fields, campaign, call_id, updated_at)
     )
 
 
@@ -105,15 +110,17 @@ def _unusual_calls(count: int, campaign_id: str) -> list[dict[str, Any]]:
     return calls
 
 
-def _ids_by_sid(database: Database) -> dict[str, int]:
+def _ids_by_sid(database: Database) -> dict[str, tuple[int, int]]:
+    """Each call's id and `updated_at`, by sid: what the database gave them."""
     with database.transaction() as tx:
-        return {sid: call_id for sid, call_id in tx.fetchall("SELECT sid, id FROM calls")}
+        rows = tx.fetchall("SELECT sid, id, updated_at FROM calls")
+    return {sid: (call_id, updated_at) for sid, call_id, updated_at in rows}
 
 
 def _expected_pages(
-    calls: list[dict[str, Any]], campaign: Campaign, ids: dict[str, int], page_size: int
+    calls: list[dict[str, Any]], campaign: Campaign, ids: dict[str, tuple[int, int]], page_size: int
 ) -> list[bytes]:
-    rendered = [reference_call(c, campaign, ids[c["sid"]]) for c in calls]
+    rendered = [reference_call(c, campaign, *ids[c["sid"]]) for c in calls]
     rendered.sort(key=lambda c: (c["start_time"], c["id"]), reverse=True)
     pages = []
     for start in range(0, len(rendered), page_size):
@@ -178,7 +185,12 @@ def test_calls_stored_by_version_1_are_served_as_before_after_the_upgrade(
             )
     upgrade(raw_database)
     assert current_version(raw_database) == LATEST_VERSION
-    expected = _expected_pages(calls, campaign, _ids_by_sid(raw_database), page_size=10)
+    stored = _ids_by_sid(raw_database)
+    # A call's last change before version 3 is not known: it is stamped with its start.
+    assert {sid: updated_at for sid, (_, updated_at) in stored.items()} == {
+        call["sid"]: call["start_time"] for call in calls
+    }
+    expected = _expected_pages(calls, campaign, stored, page_size=10)
     settings = with_rate(Settings(database_url=database_url, public_url=PUBLIC_URL), "1000/minute")
     with TestClient(create_app(settings, raw_database, wall_clock=FakeClock())) as api:
         assert _served_pages(api, tenant, page_size=10) == expected
@@ -192,7 +204,9 @@ def test_calls_stored_by_version_1_are_served_as_before_after_the_upgrade(
         "start_time",
         "sid",
         "head",
+        "middle",
         "tail",
+        "updated_at",
     }
 
 

@@ -90,8 +90,8 @@ def test_authenticated_requests_get_documented_answers_and_never_a_server_error(
 ) -> None:
     """With valid credentials every generated request is answered as the schema says."""
     response = case.call(app=fuzzed_app)
-    if starts_after_it_ends(case):
-        # One rule OpenAPI cannot state: the schema allows each bound alone, not this pair.
+    if case.method == "GET" and pairs_the_schema_cannot_state(case):
+        # Rules OpenAPI cannot state: the schema allows each parameter alone, not these pairs.
         assert response.status_code in (400, 401)  # 401: a case sent without the credentials
         excluded = [positive_data_acceptance]
     else:
@@ -99,10 +99,20 @@ def test_authenticated_requests_get_documented_answers_and_never_a_server_error(
     case.validate_response(response, excluded_checks=excluded, transport_kwargs={"app": fuzzed_app})
 
 
-def starts_after_it_ends(case: Case) -> bool:
+def pairs_the_schema_cannot_state(case: Case) -> bool:
+    """A start after the end, or a cursor of one kind of page given to the other kind."""
     query = case.query or {}
-    start, end = as_integer(query.get("start_time", 0)), as_integer(query.get("end_time", NOW_MS))
-    return start is not None and end is not None and start > end
+    feed = "updated_since" in query
+    if ("after_id" in query and not feed) or ("before_id" in query and feed):
+        return True
+    default_end = None if feed else NOW_MS
+    start, end = as_integer(query.get("start_time", 0)), query.get("end_time", default_end)
+    return (
+        start is not None
+        and end is not None
+        and (ended := as_integer(end)) is not None
+        and (start > ended)
+    )
 
 
 def as_integer(value: object) -> int | None:

@@ -176,7 +176,7 @@ def test_a_csv_file_imports_the_same_calls_as_json_lines(
     assert counts(summary) == (1, 0, 0, 0)
     shown = by_sid(fetch_calls(api, tenant))
     from_json, from_csv = shown[as_json[0]["sid"]], shown[as_csv[0]["sid"]]
-    ignored = {"id", "sid", "start_time"}
+    ignored = {"id", "sid", "start_time", "updated_at"}
     assert {k: v for k, v in from_csv.items() if k not in ignored} == {
         k: v for k, v in from_json.items() if k not in ignored
     }
@@ -290,6 +290,7 @@ def test_a_file_written_from_calls_pages_imports_as_it_is(
 
     summary = import_json(database_url, path, tenant.account_id)
     assert counts(summary) == (0, 0, 7, 0)
+    assert fetch_calls(api, tenant, page_size=3) == exported  # updated_at included: no change
 
     edited = [
         {**c, "status": "no-answer", "id": 0, "company_id": 0, "campaign_name": "ignored"}
@@ -299,7 +300,9 @@ def test_a_file_written_from_calls_pages_imports_as_it_is(
     assert counts(summary) == (0, 7, 0, 0)
     after = by_sid(fetch_calls(api, tenant))
     for before in exported:
-        assert after[before["sid"]] == {**before, "status": "no-answer"}
+        changed = after[before["sid"]]
+        assert changed["updated_at"] > before["updated_at"]  # a change: to the feed's end
+        assert changed == {**before, "status": "no-answer", "updated_at": changed["updated_at"]}
 
 
 def test_a_csv_written_from_calls_pages_imports_as_it_is(

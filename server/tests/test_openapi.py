@@ -144,6 +144,7 @@ def test_call_schema_has_every_call_field_with_its_type(spec: dict[str, Any]) ->
         "company_id",
         "duration",
         "start_time",
+        "updated_at",
     }
     assert {name for name, kind in types.items() if kind == "boolean"} == {"is_first_time_caller"}
     assert set(types.values()) == {"integer", "boolean", "string"}

@@ -77,9 +77,10 @@ def _fill(database: Database) -> dict[str, CallQuery]:
         # spread over the same year: seconds = x mod year, spelled without `%` for psycopg.
         tx.execute(
             "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
-            " INSERT INTO calls (account_id, company_id, campaign_id, start_time, sid, head, tail)"
+            " INSERT INTO calls"
+            " (account_id, company_id, campaign_id, start_time, sid, head, middle, tail)"
             " SELECT account_id, company_id, id, ? - (x - x / ? * ?) * 1000,"
-            "  'FILL' || id || '-' || i, '{\"id\":', '}'"
+            "  'FILL' || id || '-' || i, '{\"id\":', ',\"updated_at\":', '}'"
             " FROM (SELECT k.account_id, k.company_id, k.id, i, i * 7919 + k.account_id * 13 AS x"
             "  FROM campaigns k CROSS JOIN n"
             f"  WHERE k.account_id IN ({', '.join('?' * len(others))})) AS filler",

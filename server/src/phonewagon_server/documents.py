@@ -1,35 +1,43 @@
 """A call is stored as the JSON the API sends: rendered once when written, never again when read.
 
 Reading a page is then a matter of joining 1000 stored strings, instead of turning some 37,000
-values into Python objects and back into JSON (docs/decisions/0009). Only `id`, which the database
-assigns on insert, is left out: each document is stored as the text before it and the text after
-it, and the page query splices them around the id.
+values into Python objects and back into JSON (docs/decisions/0009). Left out are the two values
+that change without the call being rendered again: `id`, which the database assigns on insert,
+and `updated_at`, stamped by every write. Each document is stored as the text around them, and
+the page query splices them in.
 
-    {"account_id":1,"ad_position":"",...,"gclid":"","id":  12345  ,"is_first_time_caller":true,...}
-    └──────────────────── head ─────────────────────────┘  └ id ┘  └────────── tail ────────────┘
+    {"account_id":1,…,"id": 123 ,"is_first_time_caller":true,…,"updated_at": 1764… ,"user_source":…}
+    └────── head ───────┘ └id ┘ └────────────── middle ──────────────┘ └ stamp ┘ └── tail ──┘
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
 from phonewagon_server.models import CALL_IMPORT_FIELDS, Call, Campaign
 
-# Keys are rendered sorted, so `"id":` comes right after `"gclid"` and before
-# `"is_first_time_caller"`. Inside a JSON string every `"` is escaped as `\"`, so these bytes,
-# with their bare quotes, can only be the key itself.
-_ID_PLACEHOLDER: Final = b',"id":0,'
+# Keys are rendered sorted, so `"id":` comes between `"gclid"` and `"is_first_time_caller"`, and
+# `"updated_at":` between `"unbounce_visitor_id"` and `"user_source"`. Inside a JSON string every
+# `"` is escaped as `\"`, so these bytes, with their bare quotes, can only be the keys themselves.
+_ID: Final = b',"id":0,'
+_UPDATED_AT: Final = b',"updated_at":0,'
 
 
-def render_call(call: Call, campaign: Campaign) -> tuple[str, str]:
-    """The (head, tail) of a call's JSON document, the only form in which a call is stored."""
+class Rendered(NamedTuple):
+    head: str  # up to `"id":`
+    middle: str  # from the `,` after the id up to `"updated_at":`
+    tail: str  # from the `,` after `updated_at` to the end
+
+
+def render_call(call: Call, campaign: Campaign) -> Rendered:
+    """A call's JSON document, the only form in which a call is stored."""
     return render_fields({name: getattr(call, name) for name in CALL_IMPORT_FIELDS}, campaign)
 
 
-def render_fields(fields: Mapping[str, Any], campaign: Campaign) -> tuple[str, str]:
+def render_fields(fields: Mapping[str, Any], campaign: Campaign) -> Rendered:
     """`render_call` of a call given as its fields, every one of `Call`'s, already validated:
     an import's rows take this way, which spares it building a `Call` for each."""
     document = dict(fields)
@@ -38,10 +46,16 @@ def render_fields(fields: Mapping[str, Any], campaign: Campaign) -> tuple[str, s
         company_id=campaign.company_id,
         campaign_name=campaign.name,
         id=0,
+        updated_at=0,
     )
     rendered = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-    cut = rendered.index(_ID_PLACEHOLDER) + len(_ID_PLACEHOLDER) - 2
-    return rendered[:cut].decode(), rendered[cut + 1 :].decode()
+    id_at = rendered.index(_ID) + len(_ID) - 2
+    stamp_at = rendered.index(_UPDATED_AT, id_at) + len(_UPDATED_AT) - 2
+    return Rendered(
+        rendered[:id_at].decode(),
+        rendered[id_at + 1 : stamp_at].decode(),
+        rendered[stamp_at + 1 :].decode(),
+    )
 
 
 def read_document(document: str | bytes) -> Call:

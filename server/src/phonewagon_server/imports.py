@@ -120,7 +120,7 @@ def import_calls(
     account take turns; `on_wait` is told when this one waits for another.
     """
     report = ImportReport()
-    with database.transaction(write=True) as tx, bulk_writes(tx):
+    with database.transaction(write=True, changing=account_id) as tx, bulk_writes(tx):
         lock_account_imports(tx, account_id, on_wait=on_wait)
         campaigns = {c.id: c for c in list_campaigns(tx, account_id)}
         batch: dict[str, tuple[Any, ...]] = {}
@@ -330,8 +330,13 @@ def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any
     campaign = campaigns.get(call["campaign_id"])
     if campaign is None:
         raise RowError(f"unknown campaign_id {_shown(call['campaign_id'])} for this account")
-    head, tail = render_fields(call, campaign)
-    return (campaign.company_id, campaign.id, call["start_time"], call["sid"], head, tail)
+    return (
+        campaign.company_id,
+        campaign.id,
+        call["start_time"],
+        call["sid"],
+        *render_fields(call, campaign),
+    )
 
 
 def _sid_error(sid: Any) -> RowError:

@@ -10,9 +10,10 @@ from typing import Final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Call:
     """A call as it is written: every field the API shows of it, with its type and default, but
-    those the server derives (`id` from the database; `account_id`, `company_id` and
-    `campaign_name` from the campaign). The one definition that imports, webhooks, the demo and
-    the tests build calls from; `documents.render_call` turns it into what the API sends."""
+    those the server derives (`id` and `updated_at` from the database; `account_id`,
+    `company_id` and `campaign_name` from the campaign). The one definition that imports,
+    webhooks, the demo and the tests build calls from; `documents.render_call` turns it into
+    what the API sends."""
 
     sid: str
     campaign_id: str
@@ -56,11 +57,14 @@ CALL_STRING_FIELDS: Final = tuple(
     sorted(f.name for f in _RECORD if f.type == "str" and f.name != "campaign_id")
 )
 CALL_BOOLEAN_FIELDS: Final = tuple(f.name for f in _RECORD if f.type == "bool")
-CALL_DERIVED_FIELDS: Final = ("id", "account_id", "company_id", "campaign_name")
+# What the server derives: from the database (`id`, and `updated_at`, epoch ms of the last
+# change of what the API shows), and from the campaign.
+CALL_DERIVED_FIELDS: Final = ("id", "account_id", "company_id", "campaign_name", "updated_at")
 CALL_INTEGER_FIELDS: Final = (
     "id",
     "account_id",
     "company_id",
+    "updated_at",
     *sorted(f.name for f in _RECORD if f.type == "int"),
 )
 # Every field of a call as the API renders it, alphabetical as in the seed's example.
@@ -120,3 +124,22 @@ class CallQuery:
     company_id: int | None = None
     campaign_id: str | None = None
     before_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeQuery:
+    """One page of the change feed (`/calls?updated_since=`), validated: the account's calls
+    changed at or after `updated_since`, oldest change first.
+
+    `after_id` narrows the calls changed at exactly `updated_since` to those with a larger id:
+    it is how a `next` link resumes inside a millisecond that many changes share.
+    """
+
+    account_id: int
+    updated_since: int
+    page_size: int
+    after_id: int | None = None
+    company_id: int | None = None
+    campaign_id: str | None = None
+    start_time: int | None = None
+    end_time: int | None = None

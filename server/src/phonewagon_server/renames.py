@@ -44,7 +44,7 @@ def rename_campaign_and_calls(
     campaign = dataclasses.replace(found, name=name)
     written, after = 0, None
     while True:
-        with database.transaction(write=True) as tx:
+        with database.transaction(write=True, changing=campaign.account_id) as tx:
             calls, after = read_campaign_calls(tx, campaign, after=after, limit=batch_size)
             if calls:
                 counts = write_calls(tx, calls, {campaign.id: campaign})

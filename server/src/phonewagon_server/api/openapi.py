@@ -20,7 +20,8 @@ Json = dict[str, Any]
 
 PROBLEM_JSON = "application/problem+json"
 
-# The seed's example call, plus `campaign_id`, which we add beside `campaign_name`.
+# The seed's example call, plus `campaign_id`, which we add beside `campaign_name`, and
+# `updated_at`, which the change feed is ordered by.
 CALL_EXAMPLE: Json = {
     "account_id": 696, "ad_position": "", "campaign_id": "s2212", "campaign_name": "Dummy name",
     "company_id": 1386, "contact_name": "Bronx        Ny", "device": "", "direction": "inbound",
@@ -32,14 +33,16 @@ CALL_EXAMPLE: Json = {
     "referral_value": "http://yahoo.com/yahoo.html", "sid": "CA9d0462dd32f10134829dde342c1ec85c",
     "start_time": 1575322416000, "status": "completed", "to_number": "+18445551234",
     "unbounce_page_id": "", "unbounce_variant_id": "", "unbounce_visitor_id": "",
-    "user_source": "Yahoo organic", "utm_campaign": "", "utm_content": "", "utm_medium": "",
-    "utm_source": "", "utm_term": "",
+    "updated_at": 1575395046734, "user_source": "Yahoo organic", "utm_campaign": "",
+    "utm_content": "", "utm_medium": "", "utm_source": "", "utm_term": "",
 }  # fmt: skip
 
 CALL_NOTES = {
     "campaign_id": "The campaign's id, as `/campaigns` lists it.",
     "duration": "Seconds.",
     "start_time": "When the call started, epoch milliseconds.",
+    "updated_at": "When what the API shows of the call last changed, epoch milliseconds: the "
+    "order of the change feed (`updated_since`).",
     "from_number": "The caller, E.164.",
     "to_number": "The tracking number called, E.164.",
     "sid": "The telephony provider's call id (Twilio: `CA` + 32 hex), unique per account.",
@@ -195,6 +198,15 @@ QUERY: dict[str, tuple[Json, str]] = {  # name: (schema, description)
     "before_id": (_integer(models.MAX_ID), "The tie-breaker cursor that `next` links "
         "carry. Together with `end_time`, resumes inside a millisecond: only calls at exactly "
         "`end_time` with a smaller id, then older calls."),
+    "updated_since": (_integer(models.MAX_EPOCH_MS), "Epoch milliseconds: turns the answer "
+        "into the change feed, the calls whose `updated_at` is at or after it, oldest change "
+        "first (`updated_at`, then `id`). The other filters apply; `end_time` has no default "
+        "here. Following `next` to its end returns every call changed since then, in its latest "
+        "version, none skipped even while calls are written; then ask again from the largest "
+        "`updated_at` you saw."),
+    "after_id": (_integer(models.MAX_ID), "The change feed's tie-breaker cursor, which its "
+        "`next` links carry: with `updated_since`, only calls changed at exactly that "
+        "millisecond with a larger id, then later changes."),
 }  # fmt: skip
 PARAMETERS: dict[str, Json] = {
     name: {"name": name, "in": "query", "schema": schema, "description": description}
@@ -433,6 +445,16 @@ def render_docs(spec: dict[str, Any]) -> str:
         "older ones. Nothing is skipped or sent twice, also while new calls are being written. "
         "(Paging yourself with <code>end_time</code> = last <code>start_time</code> &minus; 1, "
         "as the original API documented, skips calls that share that millisecond.)</p>",
+        '<h2 id="changes">Changes</h2>',
+        "<p>Calls change after they are first listed: a call ends, its recording arrives, its "
+        "campaign is renamed. Each call's <code>updated_at</code> (epoch milliseconds) moves "
+        "whenever what the API shows of it changes, and never otherwise. "
+        "<code>/calls?updated_since=T</code> is the change feed: the calls changed at or after "
+        "<code>T</code>, oldest change first, with <code>next</code> links carrying "
+        "<code>updated_since</code> and <code>after_id</code>. Keep the largest "
+        "<code>updated_at</code> you received and ask again from it later: a call changed "
+        "twice comes twice, in its latest version each time, and no change is ever skipped, "
+        "even one whose writer committed after you passed.</p>",
         '<h2 id="errors">Errors</h2>',
         f"<p>Errors are <code>{PROBLEM_JSON}</code> (RFC 9457): <code>type</code> links to its "
         "explanation below, <code>title</code> names it, <code>status</code> repeats the HTTP "

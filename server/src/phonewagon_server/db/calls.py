@@ -13,12 +13,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from phonewagon_server.db.engine import Connection, Row
+from phonewagon_server.db.engine import NOW_MS_SQL, Connection, Row, live_lease_holders
 from phonewagon_server.documents import read_document, render_call
-from phonewagon_server.models import Call, CallQuery, Campaign
+from phonewagon_server.models import Call, CallQuery, Campaign, ChangeQuery
 
 # What an import writes for each call, after (account_id, sid) identifies it.
-STORED_FIELDS: tuple[str, ...] = ("company_id", "campaign_id", "start_time", "sid", "head", "tail")
+STORED_FIELDS: tuple[str, ...] = (
+    "company_id",
+    "campaign_id",
+    "start_time",
+    "sid",
+    "head",
+    "middle",
+    "tail",
+)
+# A call as the API shows it: its stored document with its id and `updated_at` spliced in.
+DOCUMENT = "c.head || c.id || c.middle || c.updated_at || c.tail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +61,55 @@ def read_page(tx: Connection, query: CallQuery) -> Page:
         more = len(boundary) > 1
     resume_after = (last[0], last[1]) if more and last else None
     return Page(documents, count, resume_after)
+
+
+def change_horizon(tx: Connection, account_id: int) -> int:
+    """Below which `updated_at` every change of the account is committed, and will stay so: the
+    database's clock now, or the start of the oldest live lease of a writer of its calls.
+
+    Run in a read transaction of its own, before the page it bounds, the clock read first: a
+    lease committed after it was read stamps above it (decision 12).
+    """
+    now = tx.fetchone(f"SELECT {NOW_MS_SQL[tx.dialect]}")
+    leases = tx.fetchall(
+        "SELECT since_ms, holder FROM change_leases WHERE account_id = ?", (account_id,)
+    )
+    live = live_lease_holders(tx, {int(holder) for _, holder in leases})
+    return min([int(now[0]) if now else 0, *(int(s) for s, h in leases if int(h) in live)])
+
+
+def read_changes(tx: Connection, query: ChangeQuery, *, horizon: int) -> Page:
+    """The feed page `query` asks for, below `horizon`: calls in the order of their last change.
+
+    updated_at ↑ … | updated_since, after_id | … later changes | horizon: not yet
+    """
+    where = ["c.account_id = ?", "c.updated_at < ?"]
+    params: list[Any] = [query.account_id, horizon]
+    if query.after_id is None:
+        where.append("c.updated_at >= ?")
+        params.append(query.updated_since)
+    else:
+        where.append("(c.updated_at, c.id) > (?, ?)")
+        params += [query.updated_since, query.after_id]
+    for column, value in (
+        ("c.company_id = ?", query.company_id),
+        ("c.campaign_id = ?", query.campaign_id),
+        ("c.start_time >= ?", query.start_time),
+        ("c.start_time <= ?", query.end_time),
+    ):
+        if value is not None:
+            where.append(column)
+            params.append(value)
+    rows = tx.fetchall(
+        f"SELECT c.updated_at, c.id, {DOCUMENT} FROM calls c WHERE {' AND '.join(where)}"
+        " ORDER BY c.updated_at, c.id LIMIT ?",
+        [*params, query.page_size + 1],
+    )
+    shown = rows[: query.page_size]
+    more = len(rows) > query.page_size
+    last = shown[-1] if shown else None
+    resume_after = (int(last[0]), int(last[1])) if more and last else None
+    return Page(",".join([row[2] for row in shown]).encode(), len(shown), resume_after)
 
 
 def list_calls(tx: Connection, query: CallQuery, *, limit: int) -> list[Row]:
@@ -107,7 +166,7 @@ def page_query(
     """The keys of `limit` calls of the page in page order, from `offset`: an index-only range
     read (with `documents`, each call's document too)."""
     where, params = _conditions(query)
-    columns = "c.start_time, c.id, c.head || c.id || c.tail" if documents else "c.start_time, c.id"
+    columns = f"c.start_time, c.id, {DOCUMENT}" if documents else "c.start_time, c.id"
     sql = (
         f"SELECT {columns} FROM calls c WHERE {' AND '.join(where)}"
         " ORDER BY c.start_time DESC, c.id DESC LIMIT ? OFFSET ?"
@@ -122,7 +181,7 @@ def _joined_documents(query: CallQuery) -> tuple[str, list[Any]]:
     # flattener), so group_concat takes the rows in this order.
     sql = (
         "SELECT CAST(group_concat(document, ',') AS BLOB), count(*) FROM"
-        " (SELECT c.head || c.id || c.tail AS document FROM calls c"
+        f" (SELECT {DOCUMENT} AS document FROM calls c"
         f" WHERE {' AND '.join(where)} ORDER BY c.start_time DESC, c.id DESC LIMIT ?)"
     )
     return sql, [*params, query.page_size]
@@ -191,7 +250,26 @@ def bulk_writes(tx: Connection) -> Iterator[None]:
 
 _COLUMNS = ", ".join(STORED_FIELDS)
 _DIFFERS = " OR ".join(f"calls.{f} <> excluded.{f}" for f in STORED_FIELDS if f != "sid")
-_UPDATES = ", ".join(f"{f} = excluded.{f}" for f in STORED_FIELDS if f != "sid")
+_UPDATES = ", ".join(f"{f} = excluded.{f}" for f in (*STORED_FIELDS, "updated_at") if f != "sid")
+
+
+def _stamp(tx: Connection) -> tuple[str, int]:
+    """The SQL of a changed call's `updated_at`, and its parameter: the database's clock, never
+    below the lease this transaction holds (decision 12)."""
+    if tx.change_floor is None:
+        raise RuntimeError(
+            "calls are written in a transaction that holds their account's change lease:"
+            " database.transaction(write=True, changing=account_id)"
+        )
+    largest = "max" if tx.dialect == "sqlite" else "greatest"
+    return f"{largest}(?, {NOW_MS_SQL[tx.dialect]})", tx.change_floor
+
+
+def stamp_calls_of_a_new_account(tx: Connection) -> None:
+    """Let `tx`, which created the account it writes calls for, stamp them without a lease:
+    nobody can read that account's feed before the transaction commits."""
+    if tx.change_floor is None:
+        tx.change_floor = 0
 
 
 Outcome = Literal["inserted", "updated", "unchanged"]
@@ -199,19 +277,23 @@ Outcome = Literal["inserted", "updated", "unchanged"]
 
 def write_call(tx: Connection, call: Call, campaign: Campaign) -> Outcome:
     """Insert `call` into its campaign's account, or update the call with its sid, leaving an
-    identical one alone; say which. The way one call is written, its document rendered here."""
-    head, tail = render_call(call, campaign)
-    values = (campaign.company_id, campaign.id, call.start_time, call.sid, head, tail)
+    identical one alone; say which. The way one call is written, its document rendered here.
+    A call inserted or changed is stamped `updated_at`: it goes to the end of the change feed."""
+    document = render_call(call, campaign)
+    stamp, floor = _stamp(tx)
+    values = (campaign.company_id, campaign.id, call.start_time, call.sid, *document)
     upsert = (
-        f"INSERT INTO calls (account_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO calls (account_id, {_COLUMNS}, updated_at)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, {stamp})"
         f" ON CONFLICT (account_id, sid) DO UPDATE SET {_UPDATES} WHERE {_DIFFERS}"
     )
+    params = (campaign.account_id, *values, floor)
     if tx.dialect == "postgresql":
-        written = tx.fetchone(upsert + " RETURNING xmax = 0", (campaign.account_id, *values))
+        written = tx.fetchone(upsert + " RETURNING xmax = 0", params)
         fresh = written[0] if written else None
     else:  # one writer at a time: what is stored cannot change between the two statements
         existed = _stored_id(tx, campaign.account_id, call.sid) is not None
-        written = tx.fetchone(upsert + " RETURNING id", (campaign.account_id, *values))
+        written = tx.fetchone(upsert + " RETURNING id", params)
         fresh = None if written is None else not existed
     return "unchanged" if fresh is None else "inserted" if fresh else "updated"
 
@@ -226,8 +308,8 @@ def write_calls(
     for call in calls:
         campaign = campaigns[call.campaign_id]
         account_ids.add(campaign.account_id)
-        head, tail = render_call(call, campaign)
-        rows[call.sid] = (campaign.company_id, campaign.id, call.start_time, call.sid, head, tail)
+        document = render_call(call, campaign)
+        rows[call.sid] = (campaign.company_id, campaign.id, call.start_time, call.sid, *document)
     if len(account_ids) > 1:
         raise ValueError("write_calls writes the calls of one account at a time")
     return upsert_calls(tx, account_ids.pop(), list(rows.values())) if rows else UpsertCounts()
@@ -236,7 +318,7 @@ def write_calls(
 def read_call(tx: Connection, account_id: int, sid: str) -> Call | None:
     """The account's call with this sid, as the record it was written from."""
     row = tx.fetchone(
-        "SELECT head || id || tail FROM calls WHERE account_id = ? AND sid = ?", (account_id, sid)
+        f"SELECT {DOCUMENT} FROM calls c WHERE c.account_id = ? AND c.sid = ?", (account_id, sid)
     )
     return read_document(row[0]) if row else None
 
@@ -247,7 +329,7 @@ def read_campaign_calls(
     """Up to `limit` calls of the campaign, newest first from just past `after` (a start time
     and id: one index range read at any depth), and where the next batch starts."""
     sql = (
-        "SELECT c.start_time, c.id, c.head || c.id || c.tail FROM calls c"
+        f"SELECT c.start_time, c.id, {DOCUMENT} FROM calls c"
         " WHERE c.account_id = ? AND c.campaign_id = ?"
     )
     params: list[Any] = [campaign.account_id, campaign.id]
@@ -296,19 +378,20 @@ def merge_staged_calls(tx: Connection, account_id: int) -> list[Row]:
     inserted or changed. A call identical to its staged row is left alone and not listed."""
     # `WHERE true` settles SQLite's parse of INSERT ... SELECT ... ON CONFLICT; the DO UPDATE
     # condition leaves identical rows alone, so only inserted and updated rows are changed.
+    stamp, floor = _stamp(tx)
     merge = (
-        f"INSERT INTO calls (account_id, {_COLUMNS})"
-        f" SELECT ?, {_COLUMNS} FROM {_STAGING} WHERE true"
+        f"INSERT INTO calls (account_id, {_COLUMNS}, updated_at)"
+        f" SELECT ?, {_COLUMNS}, {stamp} FROM {_STAGING} WHERE true"
         f" ON CONFLICT (account_id, sid) DO UPDATE SET {_UPDATES} WHERE {_DIFFERS}"
     )
     if tx.dialect == "postgresql":
         # xmax is 0 only on a row version this statement inserted. (Counting the stored sids
         # first, as below, makes PostgreSQL hash the account's every call for each batch.)
-        return tx.fetchall(merge + " RETURNING sid, xmax = 0", (account_id,))
+        return tx.fetchall(merge + " RETURNING sid, xmax = 0", (account_id, floor))
     # A new row's id is above every id before it (the write transaction is the only one).
     top = tx.fetchone("SELECT max(id) FROM calls")
     before = int(top[0]) if top and top[0] is not None else 0
-    return tx.fetchall(merge + " RETURNING sid, id > ?", (account_id, before))
+    return tx.fetchall(merge + " RETURNING sid, id > ?", (account_id, floor, before))
 
 
 def count_calls(tx: Connection, account_id: int) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -26,6 +28,7 @@ from phonewagon_server.errors import (
 )
 
 Dialect = Literal["sqlite", "postgresql"]
+logger = logging.getLogger(__name__)
 Row = tuple[Any, ...]
 
 POOL_TIMEOUT_SECONDS = 5.0
@@ -38,6 +41,9 @@ class Connection(Protocol):
     """What query modules may do inside a transaction. SQL uses `?` placeholders on both."""
 
     dialect: Dialect
+    # In a transaction that changes an account's calls (`changing=`): the least `updated_at` it
+    # may stamp, its lease's start (decision 12). None elsewhere.
+    change_floor: int | None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; the number of rows it changed."""
@@ -56,10 +62,13 @@ class Database(Protocol):
     dialect: Dialect
     url: str
 
-    def transaction(self, *, write: bool = False) -> contextlib.AbstractContextManager[Connection]:
+    def transaction(
+        self, *, write: bool = False, changing: int | None = None
+    ) -> contextlib.AbstractContextManager[Connection]:
         """A connection in a transaction that only reads (a write in it fails), or with
         `write=True` one that writes, which takes SQLite's write lock up front and must never
-        run on the event loop."""
+        run on the event loop. One that writes calls names their account (`changing`): it holds
+        a change lease meanwhile, which the change feed's readers stop below (decision 12)."""
         ...
 
     def ping(self) -> None:
@@ -67,6 +76,52 @@ class Database(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# The database's clock in epoch milliseconds: the one clock of stamps, leases and the feed.
+NOW_MS_SQL: dict[Dialect, str] = {
+    "sqlite": "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+    "postgresql": "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+}
+
+
+def live_lease_holders(tx: Connection, holders: set[int]) -> set[int]:
+    """Which lease holders still live: a process on this machine (SQLite), or a PostgreSQL
+    session. A lease whose holder is gone belongs to a transaction that can no longer commit."""
+    if not holders:
+        return set()
+    if tx.dialect == "postgresql":
+        rows = tx.fetchall("SELECT pid FROM pg_stat_activity WHERE pid = ANY(?)", (list(holders),))
+        return {int(row[0]) for row in rows}
+    return {holder for holder in holders if _process_alive(holder)}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process, alive
+    return True
+
+
+def _sweep_dead_leases(tx: Connection, account_id: int) -> None:
+    rows = tx.fetchall("SELECT id, holder FROM change_leases WHERE account_id = ?", (account_id,))
+    live = live_lease_holders(tx, {int(holder) for _, holder in rows})
+    for lease_id, holder in rows:
+        if int(holder) not in live:
+            tx.execute("DELETE FROM change_leases WHERE id = ?", (lease_id,))
+
+
+def _insert_lease(tx: Connection, account_id: int, holder: str) -> tuple[int, int]:
+    """A lease of `account_id`'s changes, held by `holder` (SQL); (its id, its start)."""
+    row = tx.fetchall(
+        f"INSERT INTO change_leases (account_id, since_ms, holder)"
+        f" VALUES (?, {NOW_MS_SQL[tx.dialect]}, {holder}) RETURNING id, since_ms",
+        (account_id,),
+    )[0]
+    return int(row[0]), int(row[1])
 
 
 def refuse_writes_on_the_event_loop() -> None:
@@ -127,8 +182,9 @@ def open_database(
 class _SqliteConnection:
     dialect: Dialect = "sqlite"
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: sqlite3.Connection, *, change_floor: int | None = None) -> None:
         self.raw = raw
+        self.change_floor = change_floor
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.raw.execute(sql, params).rowcount
@@ -172,22 +228,31 @@ class SqliteDatabase:
         return raw
 
     @contextlib.contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+    def transaction(
+        self, *, write: bool = False, changing: int | None = None
+    ) -> Iterator[Connection]:
         try:
             with self._connection() as raw:
                 if write:
                     refuse_writes_on_the_event_loop()
                     raw.execute("PRAGMA query_only = OFF")
+                lease = None
                 try:
+                    if write and changing is not None:
+                        lease = self._take_lease(raw, changing)
                     if write:
                         self._begin_writing(raw)
                     else:
                         raw.execute("BEGIN")
-                    yield _SqliteConnection(raw)
+                    yield _SqliteConnection(raw, change_floor=lease[1] if lease else None)
+                    if lease:  # gone in the same commit as the changes it announced
+                        raw.execute("DELETE FROM change_leases WHERE id = ?", (lease[0],))
                     raw.execute("COMMIT")
                 except BaseException:
                     if raw.in_transaction:
                         raw.execute("ROLLBACK")
+                    if lease:
+                        self._drop_lease(raw, lease[0])
                     raise
                 finally:
                     if write:
@@ -201,6 +266,30 @@ class SqliteDatabase:
             self._outage.failed(_sqlite_reason(exc))
             raise DatabaseUnavailable(reason=_sqlite_reason(exc)) from exc
         self._outage.recovered()
+
+    def _take_lease(self, raw: sqlite3.Connection, account_id: int) -> tuple[int, int]:
+        """A lease held by this process, in a transaction of its own: committed first."""
+        self._begin_writing(raw)
+        try:
+            tx = _SqliteConnection(raw)
+            _sweep_dead_leases(tx, account_id)
+            lease = _insert_lease(tx, account_id, str(os.getpid()))
+            raw.execute("COMMIT")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        return lease
+
+    def _drop_lease(self, raw: sqlite3.Connection, lease_id: int) -> None:
+        """After a rollback: its lease would hold every reader of the feed back while this
+        process lives. Tried for a while, as other writers may hold the lock."""
+        for _ in range(12):
+            try:
+                raw.execute("DELETE FROM change_leases WHERE id = ?", (lease_id,))
+                return
+            except sqlite3.OperationalError:
+                continue
+        logger.error("change lease %d could not be dropped: the feed waits for a restart", lease_id)
 
     def _begin_writing(self, raw: sqlite3.Connection) -> None:
         if self._on_lock_wait is None:
@@ -259,9 +348,16 @@ def _sqlite_reason(exc: sqlite3.OperationalError) -> str:
 class _PostgresConnection:
     dialect: Dialect = "postgresql"
 
-    def __init__(self, raw: psycopg.Connection[Any], answers_within: _Bound) -> None:
+    def __init__(
+        self,
+        raw: psycopg.Connection[Any],
+        answers_within: _Bound,
+        *,
+        change_floor: int | None = None,
+    ) -> None:
         self.raw = raw
         self._answers_within = answers_within
+        self.change_floor = change_floor
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._answers_within(self.raw):
@@ -358,12 +454,14 @@ class PostgresDatabase:
             psycopg_pool.ConnectionPool.check_connection(raw)
 
     @contextlib.contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+    def transaction(
+        self, *, write: bool = False, changing: int | None = None
+    ) -> Iterator[Connection]:
         probing = self._outage.admit()
         try:
             with self._pool.connection() as raw:
                 if write:
-                    yield from self._writing(raw)
+                    yield from self._writing(raw, changing)
                 else:
                     yield from self._reading(raw)
         except psycopg.errors.QueryCanceled as exc:
@@ -383,15 +481,32 @@ class PostgresDatabase:
             raise
         self._outage.recovered(probing=probing)
 
-    def _writing(self, raw: psycopg.Connection[Any]) -> Iterator[Connection]:
-        """BEGIN goes with the first statement; COMMIT and ROLLBACK are bounded like it."""
+    def _writing(self, raw: psycopg.Connection[Any], changing: int | None) -> Iterator[Connection]:
+        """BEGIN goes with the first statement; COMMIT and ROLLBACK are bounded like it. A
+        lease is held by this session: if the session dies, so does the lease."""
         refuse_writes_on_the_event_loop()
+        tx = _PostgresConnection(raw, self._answers_within)
+        lease = None
+        if changing is not None:
+            _sweep_dead_leases(tx, changing)
+            lease = _insert_lease(tx, changing, "pg_backend_pid()")
+            with self._answers_within(raw):
+                raw.commit()
         try:
-            yield _PostgresConnection(raw, self._answers_within)
+            yield _PostgresConnection(
+                raw, self._answers_within, change_floor=lease[1] if lease else None
+            )
+            if lease:  # gone in the same commit as the changes it announced
+                tx.execute("DELETE FROM change_leases WHERE id = ?", (lease[0],))
         except BaseException:
             if not raw.closed:
-                with self._answers_within(raw), contextlib.suppress(psycopg.Error):
-                    raw.rollback()
+                with contextlib.suppress(psycopg.Error):
+                    with self._answers_within(raw):
+                        raw.rollback()
+                    if lease:
+                        tx.execute("DELETE FROM change_leases WHERE id = ?", (lease[0],))
+                        with self._answers_within(raw):
+                            raw.commit()
             raise
         with self._answers_within(raw):
             raw.commit()

@@ -100,6 +100,7 @@ def _create_demo(tx: Connection, *, rng: random.Random, now_ms: int, scale: floa
     generated = generate_calls(rng, [c.id for c in made_companies], until_ms=midnight, scale=scale)
     by_id = {campaign.id: campaign for campaign in made_campaigns}
     records = [Call(**{name: call[name] for name in CALL_IMPORT_FIELDS}) for call in generated]
+    calls.stamp_calls_of_a_new_account(tx)
     for start in range(0, len(records), BATCH_SIZE):
         calls.write_calls(tx, records[start : start + BATCH_SIZE], by_id)
     return DemoData(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from phonewagon_server.db.engine import Connection, Database, Dialect
-from phonewagon_server.db.migrations import v1_tables, v2_call_documents
+from phonewagon_server.db.migrations import v1_tables, v2_call_documents, v3_call_changes
 
 _MIGRATION_LOCK = 7_406_920_001  # any constant shared by every worker
 
@@ -44,6 +44,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=v2_call_documents.STATEMENTS,
         postgresql=v2_call_documents.STATEMENTS,
         then=v2_call_documents.render_stored_calls,
+    ),
+    Migration(
+        version=3,
+        name="updated_at on every call, and the leases of the writers changing calls",
+        sqlite=v3_call_changes.SQLITE,
+        postgresql=v3_call_changes.POSTGRESQL,
+        then=v3_call_changes.cut_stored_tails,
     ),
 )
 
