@@ -17,8 +17,8 @@ from starlette.testclient import TestClient
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database, open_database
-from phonewagon_server.db.engine import PostgresDatabase
 from phonewagon_server.db.migrations import upgrade
+from phonewagon_server.db.postgres import PostgresDatabase
 from phonewagon_server.errors import DatabaseTimeout, DatabaseUnavailable
 from server_testkit import POSTGRES_URL, PUBLIC_URL, FakeClock, Tenant, World
 
