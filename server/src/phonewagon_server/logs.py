@@ -14,9 +14,9 @@ Every line passes through `redact`, whoever logged it (our code, uvicorn, psycop
     joined to one by a dot or a dash, are part of something else (an id: `pwid_...`, `CA...`
     sids, hex request ids, UUIDs; an escape, a version, a decimal) and kept.
 
-  Kept too: the value of `start_time=` and `end_time=` as received (epoch milliseconds: an
-  operator needs them, and they are not personal data), and whatever has fewer digits or other
-  groups: dates, times, IPv4 addresses, durations, small ids;
+  Kept too: the value of `start_time=`, `end_time=` and `updated_since=` as received (epoch
+  milliseconds: an operator needs them, and they are not personal data), and whatever has fewer
+  digits or other groups: dates, times, IPv4 addresses, durations, small ids;
 - all of these percent-encoded, at any depth (`%2B`, `pwsk%5F`, `Basic%20`, `%252B`): a word
   (what lies between spaces, quotes, backslashes, `&` and `?`) with a `%` is decoded, up to 8
   layers, and checked like any text, but for time values (decoded, `x=%26start_time%3D...` would
@@ -43,7 +43,7 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 MAX_PERCENT_LAYERS = 8
 MIN_BARE_PHONE_DIGITS = 10
-TIME_PARAMETERS = ("start_time", "end_time")
+TIME_PARAMETERS = ("start_time", "end_time", "updated_since")
 
 _SECRETS = re.compile(
     r"(?P<keep>pwsk_)[A-Za-z0-9_\-]+"  # a client secret, wherever it turns up
