@@ -37,6 +37,7 @@ check: lint typecheck test ## ready to push? format, lint, types and tests
 bench: install ## run every benchmark (about 20 min) and write docs/benchmarks.md
 	$(UV) run python bench/pages.py --write
 	$(UV) run python bench/import_calls.py --write
+	$(UV) run python bench/feed_pages.py --write
 	$(UV) run python bench/load_test.py --write
 	$(UV) run python bench/rate_limit_soak.py --write
 

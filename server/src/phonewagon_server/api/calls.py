@@ -50,8 +50,7 @@ def get_calls(request: Request, account_id: int) -> Response:
 def _changes(request: Request, query: ChangeQuery) -> Response:
     context = context_of(request)
     with context.database.transaction() as tx:
-        horizon = change_horizon(tx, query.account_id)
-    with context.database.transaction() as tx:
+        horizon = change_horizon(tx, query.account_id)  # first: see its docstring
         _require_filters(tx, query.account_id, query.company_id, query.campaign_id)
         page = read_changes(tx, query, horizon=horizon)
     link = None

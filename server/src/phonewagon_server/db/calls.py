@@ -67,8 +67,8 @@ def change_horizon(tx: Connection, account_id: int) -> int:
     """Below which `updated_at` every change of the account is committed, and will stay so: the
     database's clock now, or the start of the oldest live lease of a writer of its calls.
 
-    Run in a read transaction of its own, before the page it bounds, the clock read first: a
-    lease committed after it was read stamps above it (decision 12).
+    The first reads of their read transaction, the clock before the leases: a lease committed
+    after they were read stamps above the clock (decision 12).
     """
     now = tx.fetchone(f"SELECT {NOW_MS_SQL[tx.dialect]}")
     leases = tx.fetchall(
@@ -79,10 +79,42 @@ def change_horizon(tx: Connection, account_id: int) -> int:
 
 
 def read_changes(tx: Connection, query: ChangeQuery, *, horizon: int) -> Page:
-    """The feed page `query` asks for, below `horizon`: calls in the order of their last change.
+    """The feed page `query` asks for, below `horizon`: calls in the order of their last change,
+    joined as `read_page` joins them on each engine.
 
-    updated_at ↑ … | updated_since, after_id | … later changes | horizon: not yet
+        updated_at ↑ … | updated_since, after_id | … later changes | horizon: not yet
     """
+    where, params = _change_conditions(query, horizon)
+    if tx.dialect == "postgresql":
+        rows = tx.fetchall(
+            f"SELECT c.updated_at, c.id, {DOCUMENT} FROM calls c WHERE {where}"
+            " ORDER BY c.updated_at, c.id LIMIT ?",
+            [*params, query.page_size + 1],
+        )
+        shown = rows[: query.page_size]
+        documents = ",".join([row[2] for row in shown]).encode()
+        count, more = len(shown), len(rows) > query.page_size
+        last = shown[-1] if shown else None
+    else:
+        boundary = tx.fetchall(
+            f"SELECT c.updated_at, c.id FROM calls c WHERE {where}"
+            " ORDER BY c.updated_at, c.id LIMIT 2 OFFSET ?",
+            [*params, query.page_size - 1],
+        )
+        joined = tx.fetchone(
+            "SELECT CAST(group_concat(document, ',') AS BLOB), count(*) FROM"
+            f" (SELECT {DOCUMENT} AS document FROM calls c WHERE {where}"
+            " ORDER BY c.updated_at, c.id LIMIT ?)",  # rule 16, as in `_joined_documents`
+            [*params, query.page_size],
+        )
+        documents, count = (joined[0] or b"", joined[1]) if joined else (b"", 0)
+        last = boundary[0] if boundary else None
+        more = len(boundary) > 1
+    resume_after = (int(last[0]), int(last[1])) if more and last else None
+    return Page(documents, count, resume_after)
+
+
+def _change_conditions(query: ChangeQuery, horizon: int) -> tuple[str, list[Any]]:
     where = ["c.account_id = ?", "c.updated_at < ?"]
     params: list[Any] = [query.account_id, horizon]
     if query.after_id is None:
@@ -91,25 +123,16 @@ def read_changes(tx: Connection, query: ChangeQuery, *, horizon: int) -> Page:
     else:
         where.append("(c.updated_at, c.id) > (?, ?)")
         params += [query.updated_since, query.after_id]
-    for column, value in (
+    for condition, value in (
         ("c.company_id = ?", query.company_id),
         ("c.campaign_id = ?", query.campaign_id),
         ("c.start_time >= ?", query.start_time),
         ("c.start_time <= ?", query.end_time),
     ):
         if value is not None:
-            where.append(column)
+            where.append(condition)
             params.append(value)
-    rows = tx.fetchall(
-        f"SELECT c.updated_at, c.id, {DOCUMENT} FROM calls c WHERE {' AND '.join(where)}"
-        " ORDER BY c.updated_at, c.id LIMIT ?",
-        [*params, query.page_size + 1],
-    )
-    shown = rows[: query.page_size]
-    more = len(rows) > query.page_size
-    last = shown[-1] if shown else None
-    resume_after = (int(last[0]), int(last[1])) if more and last else None
-    return Page(",".join([row[2] for row in shown]).encode(), len(shown), resume_after)
+    return " AND ".join(where), params
 
 
 def list_calls(tx: Connection, query: CallQuery, *, limit: int) -> list[Row]:
