@@ -293,7 +293,14 @@ def test_a_file_written_from_calls_pages_imports_as_it_is(
     assert fetch_calls(api, tenant, page_size=3) == exported  # updated_at included: no change
 
     edited = [
-        {**c, "status": "no-answer", "id": 0, "company_id": 0, "campaign_name": "ignored"}
+        {
+            **c,
+            "status": "no-answer",
+            "duration": c["duration"] + 1,
+            "id": 0,
+            "company_id": 0,
+            "campaign_name": "ignored",
+        }
         for c in exported
     ]
     summary = import_json(database_url, write_jsonl(path, edited), tenant.account_id)
@@ -302,7 +309,12 @@ def test_a_file_written_from_calls_pages_imports_as_it_is(
     for before in exported:
         changed = after[before["sid"]]
         assert changed["updated_at"] > before["updated_at"]  # a change: to the feed's end
-        assert changed == {**before, "status": "no-answer", "updated_at": changed["updated_at"]}
+        assert changed == {
+            **before,
+            "status": "no-answer",
+            "duration": before["duration"] + 1,
+            "updated_at": changed["updated_at"],
+        }
 
 
 def test_a_csv_written_from_calls_pages_imports_as_it_is(
