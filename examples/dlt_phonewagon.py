@@ -7,8 +7,11 @@ dlt's declarative REST source follows by itself. Docs: docs/integrations/dlt.md.
     export PHONEWAGON_CLIENT_ID=pwid_... PHONEWAGON_CLIENT_SECRET=pwsk_...
     python examples/dlt_phonewagon.py     # -> phonewagon.duckdb, tables phonewagon_data.calls, ...
 
-Every resource merges on `id`, so running the pipeline again updates calls whose status,
-duration or recording changed since and never duplicates one.
+Calls load incrementally from the API's change feed: each run asks `/calls?updated_since=` the
+largest `updated_at` the last run loaded (dlt keeps it in the pipeline's state; the first run
+asks 0, every call) and merges what comes on `sid`, so a call whose status, duration, recording
+or campaign name changed, however long after it started, is updated in place, never duplicated.
+Companies and campaigns, a handful of rows, are read whole each run and merged on `id`.
 """
 
 from __future__ import annotations
@@ -52,10 +55,21 @@ def phonewagon_source(
             },
             {
                 "name": "calls",
+                "primary_key": "sid",
+                # A call changed again while a run pages comes twice in it: keep the later one.
+                "columns": {"updated_at": {"dedup_sort": "desc"}},
                 "endpoint": {
                     "path": "calls",
                     "params": {"page_size": page_size},
                     "data_selector": "calls",
+                    # The change feed, oldest change first: `updated_since` is the largest
+                    # `updated_at` loaded so far. The feed includes that millisecond again
+                    # (`>=`); dlt drops the calls it already loaded at it.
+                    "incremental": {
+                        "start_param": "updated_since",
+                        "cursor_path": "updated_at",
+                        "initial_value": 0,
+                    },
                 },
             },
         ],

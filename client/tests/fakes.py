@@ -1,8 +1,10 @@
 """The one fake Phonewagon API, behind `httpx.MockTransport`, and calls and answers to fill it with.
 
 In memory it pages like the real server: newest first by (start_time, id), `next` links that keep
-every filter and resume with `end_time` + `before_id`, both time bounds inclusive. A test may
-queue answers ahead of it (`answer`), and a scripted one answers nothing but what was queued.
+every filter and resume with `end_time` + `before_id`, both time bounds inclusive; with
+`updated_since`, the change feed: oldest change first by (updated_at, id), `next` links that
+resume with `updated_since` + `after_id`. A test may queue answers ahead of it (`answer`), and a
+scripted one answers nothing but what was queued.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class FakeTime:
 
 
 def make_call(id: int, start_time: int, **fields: Any) -> dict[str, Any]:
-    """A call as the API renders it: every field, `""` where unknown."""
+    """A call as the API renders it: every field, `""` where unknown; last changed as it started
+    unless `updated_at` says otherwise."""
     call: dict[str, Any] = dict.fromkeys(CALL_FIELDS, "")
     call.update(
         account_id=1,
@@ -65,6 +68,7 @@ def make_call(id: int, start_time: int, **fields: Any) -> dict[str, Any]:
         start_time=start_time,
         status="completed",
         to_number="+18445551234",
+        updated_at=start_time,
         user_source="Google Ads",
     )
     call.update(fields)
@@ -129,9 +133,14 @@ class FakeAPI:
         return [r for r in self.requests if r.url.path == "/calls"]
 
     def update_call(self, call_id: int, **fields: Any) -> dict[str, Any]:
+        """Change a call as the server does: its `updated_at` moves past every change so far
+        (unless `fields` sets it), so the call goes to the end of the change feed."""
         call = next(c for c in self.calls if c["id"] == call_id)
-        call.update(fields)
+        call.update({"updated_at": self.latest_change() + 1} | fields)
         return call
+
+    def latest_change(self) -> int:
+        return max((call["updated_at"] for call in self.calls), default=0)
 
     # --- answers shaped like the server's -------------------------------------------------------
 
@@ -241,7 +250,9 @@ class FakeAPI:
         )
 
     def _calls(self, params: dict[str, str]) -> httpx.Response:
-        known = {"company_id", "campaign_id", "start_time", "end_time", "page_size", "before_id"}
+        feed = "updated_since" in params
+        known = {"company_id", "campaign_id", "start_time", "end_time", "page_size"}
+        known |= {"updated_since", "after_id"} if feed else {"before_id"}
         if unknown := sorted(set(params) - known):
             errors = [{"name": n, "in": "query", "detail": "unknown parameter"} for n in unknown]
             return self._invalid("Check the query.", errors)
@@ -254,31 +265,50 @@ class FakeAPI:
         }:
             return self._not_found(f"There is no company {params['company_id']}.")
         page_size = min(int(params.get("page_size", self.default_page_size)), 1000)
-        before = (end, int(params["before_id"])) if "before_id" in params else (end + 1, 0)
-        matching = sorted(
-            (
-                call
-                for call in self.calls
-                if start <= call["start_time"] <= end
-                and (call["start_time"], call["id"]) < before
-                and str(call["company_id"]) == params.get("company_id", str(call["company_id"]))
-                and call["campaign_id"] == params.get("campaign_id", call["campaign_id"])
-            ),
-            key=lambda call: (call["start_time"], call["id"]),
-            reverse=True,
+        chosen = [
+            call
+            for call in self.calls
+            if start <= call["start_time"] <= end
+            and str(call["company_id"]) == params.get("company_id", str(call["company_id"]))
+            and call["campaign_id"] == params.get("campaign_id", call["campaign_id"])
+        ]
+        matching = (
+            self._changes(chosen, params) if feed else self._newest_first(chosen, params, end)
         )
         page = matching[:page_size]
         body: dict[str, Any] = {"calls": page}
         if len(matching) > page_size:
-            resume = {k: v for k, v in params.items() if k not in ("end_time", "before_id")}
-            resume |= {
-                "page_size": str(page_size),
-                "start_time": str(start),
-                "end_time": str(page[-1]["start_time"]),
-                "before_id": str(page[-1]["id"]),
-            }
+            last = page[-1]
+            if feed:  # the filters as given, then where the page ended
+                resume = {k: v for k, v in params.items() if k not in ("updated_since", "after_id")}
+                resume |= {"page_size": str(page_size)}
+                resume |= {"updated_since": str(last["updated_at"]), "after_id": str(last["id"])}
+            else:
+                resume = {k: v for k, v in params.items() if k not in ("end_time", "before_id")}
+                resume |= {"page_size": str(page_size), "start_time": str(start)}
+                resume |= {"end_time": str(last["start_time"]), "before_id": str(last["id"])}
             body["next"] = f"{BASE_URL}/calls?{urlencode(resume)}"
         return httpx.Response(200, json=body)
+
+    @staticmethod
+    def _newest_first(
+        calls: list[dict[str, Any]], params: dict[str, str], end: int
+    ) -> list[dict[str, Any]]:
+        before = (end, int(params["before_id"])) if "before_id" in params else (end + 1, 0)
+        return sorted(
+            (call for call in calls if (call["start_time"], call["id"]) < before),
+            key=lambda call: (call["start_time"], call["id"]),
+            reverse=True,
+        )
+
+    @staticmethod
+    def _changes(calls: list[dict[str, Any]], params: dict[str, str]) -> list[dict[str, Any]]:
+        """The feed: changed at or after `updated_since`, or after (`updated_since`, `after_id`)."""
+        after = (int(params["updated_since"]), int(params.get("after_id", -1)))
+        return sorted(
+            (call for call in calls if (call["updated_at"], call["id"]) > after),
+            key=lambda call: (call["updated_at"], call["id"]),
+        )
 
     def _not_found(self, detail: str) -> httpx.Response:
         return self.problem(404, detail, title="Not Found")

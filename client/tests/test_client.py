@@ -7,12 +7,12 @@ import gc
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 import phonewagon
+from fakes import T0, FakeAPI, make_call
 from phonewagon import (
     DEFAULT_BASE_URL,
     Call,
@@ -22,10 +22,8 @@ from phonewagon import (
     ConfigurationError,
     Page,
     UnexpectedResponseError,
+    Wait,
 )
-
-if TYPE_CHECKING:
-    from fakes import FakeAPI
 
 MakeClient = Callable[..., Client]
 ENV = ("PHONEWAGON_CLIENT_ID", "PHONEWAGON_CLIENT_SECRET", "PHONEWAGON_BASE_URL")
@@ -376,4 +374,80 @@ def test_a_misspelt_filter_is_refused_before_any_request(
     """`compnay_id=` must not quietly fetch every call of the account."""
     with pytest.raises(TypeError, match="unknown filter 'compnay_id'"):
         make_client().calls(compnay_id=1)  # type: ignore[call-arg]
+    assert api.requests == []
+
+
+# --- the change feed ----------------------------------------------------------------------------
+
+
+def test_change_pages_send_updated_since_with_the_filters_then_follow_next_links_exactly(
+    api: FakeAPI, make_client: MakeClient
+) -> None:
+    """The first request asks `updated_since` (a datetime as epoch ms); each `next` verbatim."""
+    page2 = (
+        f"{api.base_url}/calls?campaign_id=s1&page_size=2&updated_since=1700000000004&after_id=4"
+    )
+    api.answer(api.calls_page([3, 4], page2), api.calls_page([5]))
+    since = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)  # 1700000000000
+    pages = list(make_client().change_pages(since, campaign_id="s1", page_size=2))
+    assert [[call.id for call in page.calls] for page in pages] == [[3, 4], [5]]
+    assert [page.next_url for page in pages] == [page2, None]
+    assert api.urls == [
+        f"{api.base_url}/calls?updated_since=1700000000000&campaign_id=s1&page_size=2",
+        page2,
+    ]
+
+
+def test_changes_give_every_changed_call_once_oldest_change_first_across_shared_milliseconds(
+    make_client: MakeClient,
+) -> None:
+    """Pages of 3 end inside milliseconds that several changes share: none lost, none repeated."""
+    calls = [make_call(i, T0 - i * 1000, updated_at=T0 + i // 4) for i in range(1, 21)]
+    calls.append(make_call(21, T0, updated_at=T0 - 1))  # changed before updated_since
+    feed = FakeAPI(calls)
+    feed.default_page_size = 3
+    with feed.client() as client:
+        changed = list(client.changes(T0))
+    assert [(c.updated_at, c.id) for c in changed] == sorted(
+        (c["updated_at"], c["id"]) for c in calls[:20]
+    )
+    assert len(feed.calls_requests()) == 7
+    assert all("after_id" in r.url.params for r in feed.calls_requests()[1:])
+
+
+def test_changes_wait_out_a_429_and_send_the_same_next_link_again(
+    api: FakeAPI, make_client: MakeClient, waits: list[Wait]
+) -> None:
+    """The feed is paged by the same machinery as `calls()`: paced, retried, never skipping."""
+    page2 = f"{api.base_url}/calls?page_size=1&updated_since=1700000000001&after_id=1"
+    api.answer(
+        api.calls_page([1], page2),
+        api.problem(429, headers={"Retry-After": "7"}),
+        api.calls_page([2]),
+    )
+    assert [call.id for call in make_client().changes(0, page_size=1)] == [1, 2]
+    assert api.urls[1:] == [page2, page2]
+    assert [(wait.reason, wait.seconds) for wait in waits] == [("rate-limit", 7.0)]
+
+
+@pytest.mark.parametrize(
+    ("updated_since", "filters", "error", "message"),
+    [
+        (datetime(2024, 5, 1), {}, ValueError, r"updated_since=.* has no timezone; add one"),
+        ("2024-05-01", {}, TypeError, "updated_since must be epoch milliseconds"),
+        (True, {}, TypeError, "updated_since must be epoch milliseconds"),
+        (0, {"compnay_id": 1}, TypeError, "unknown filter 'compnay_id'"),
+        (0, {"end_time": datetime(2024, 5, 1)}, ValueError, "end_time=.* has no timezone"),
+    ],
+)
+def test_changes_refuse_wrong_arguments_before_any_request(
+    api: FakeAPI,
+    make_client: MakeClient,
+    updated_since: object,
+    filters: dict[str, object],
+    error: type[Exception],
+    message: str,
+) -> None:
+    with pytest.raises(error, match=message):
+        make_client().changes(updated_since, **filters)  # type: ignore[arg-type]
     assert api.requests == []

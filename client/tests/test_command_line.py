@@ -137,6 +137,25 @@ def test_calls_send_every_filter(run: Any, api: FakeAPI) -> None:
     assert len(times) == 33
 
 
+def test_calls_updated_since_follow_the_change_feed_oldest_change_first(
+    run: Any, api: FakeAPI
+) -> None:
+    """Only the calls changed at or after WHEN, in the order of change: a call that started
+    days ago and changed last comes last, and the filters still apply."""
+    api.default_page_size = 3
+    api.update_call(1, status="no-answer", duration=0)
+    result = run(
+        "calls", "--updated-since", "2026-11-18T09:00:00Z", "--campaign-id", "s1", "-o", "-"
+    )
+    assert result.status == 0
+    changed = [Call.from_dict(json.loads(line)) for line in result.out.splitlines()]
+    assert [call.id for call in changed] == [58, 59, 60, 1]
+    assert changed[-1].status == "no-answer"
+    requests = api.calls_requests()
+    assert dict(requests[0].url.params) == {"updated_since": "1794992400000", "campaign_id": "s1"}
+    assert [r.url.params["after_id"] for r in requests[1:]] == ["60"]
+
+
 def test_calls_accept_epoch_milliseconds(run: Any, api: FakeAPI) -> None:
     result = run("calls", "--start-time", str(NOW_MS - 3_600_000), "--end-time", str(NOW_MS))
     assert len(result.out.splitlines()) == 2
@@ -390,7 +409,9 @@ def test_an_answer_that_is_not_the_api_says_so(run: Any, api: FakeAPI) -> None:
         (["calls", "--page-size", "0"], "'0' is not a positive whole number"),
         (["calls", "--format", "xlsx"], "invalid choice: 'xlsx'"),
         (["calls", "--start-time", "2026-02-01", "--end-time", "2026-01-31"], "must not be after"),
-        (["sync", "out", "--lookback", "3 days"], "is not a duration"),
+        (["calls", "--updated-since", "yesterday"], "'yesterday' is not a time"),
+        (["calls", "--updated-since", "1795000000"], "looks like epoch seconds"),
+        (["sync", "out", "--lookback", "3d"], "--lookback is gone: sync follows the change feed"),
         (["campaigns", "--format", "parquet"], "invalid choice: 'parquet'"),
         ([], "the following arguments are required: COMMAND"),
     ],
@@ -443,14 +464,14 @@ def test_sync_prints_what_it_did(run: Any, api: FakeAPI, tmp_path: Path) -> None
     result = run("sync", str(tmp_path / "out"))
     assert result.status == 0
     assert result.out == (
-        f"synced {tmp_path / 'out'} from the first call: 60 new, 0 updated, 0 unchanged; "
+        f"synced {tmp_path / 'out'}, every call: 60 new, 0 updated, 0 unchanged; "
         "3 days touched (2026-11-16, 2026-11-17, 2026-11-18)\n"
     )
-    api.update_call(60, status="busy")
-    result = run("sync", str(tmp_path / "out"), "--lookback", "2h")
+    api.update_call(1, status="busy")
+    result = run("sync", str(tmp_path / "out"))
     assert result.out == (
-        f"synced {tmp_path / 'out'} from 2026-11-18 09:06:40 UTC: 0 new, 1 updated, "
-        "2 unchanged; 1 day touched (2026-11-18)\n"
+        f"synced {tmp_path / 'out'}, changes since 2026-11-18 11:06:40 UTC: 0 new, 1 updated, "
+        "1 unchanged; 1 day touched (2026-11-16)\n"
     )
 
 

@@ -1,16 +1,19 @@
+import csv
+import dataclasses
 import fcntl
 import json
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from fakes import DAY_MS, NOW_MS, FakeAPI, Interrupted, make_call, make_calls
 from phonewagon import Call, Page
-from phonewagon.export import FileFormat, read_calls
-from phonewagon.sync import LOCK_FILE, STATE_FILE, SyncError, sync_calls
+from phonewagon import sync as sync_module
+from phonewagon.export import FileFormat, read_calls, write_calls
+from phonewagon.sync import INCOMING_DIR, LOCK_FILE, STATE_FILE, SyncError, sync_calls
 from phonewagon.times import utc_day
 
 HOUR_MS = 3_600_000
@@ -37,13 +40,27 @@ def state(directory: Path) -> dict[str, Any]:
     return dict(json.loads((directory / STATE_FILE).read_text()))
 
 
+def feed_params(api: FakeAPI) -> list[dict[str, str]]:
+    """The query of each first request of a feed traversal (those without `after_id`)."""
+    return [dict(r.url.params) for r in api.calls_requests() if "after_id" not in r.url.params]
+
+
+def files_in(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()
+    }
+
+
 @pytest.fixture
 def api() -> FakeAPI:
-    """60 calls an hour apart, the newest at NOW_MS: three UTC days."""
+    """60 calls an hour apart, the newest at NOW_MS: three UTC days; each last changed as it
+    started."""
     return FakeAPI(make_calls(60))
 
 
-def test_first_sync_writes_every_call_into_its_utc_day_file(api: FakeAPI, tmp_path: Path) -> None:
+def test_first_sync_follows_the_feed_from_0_into_utc_day_files(
+    api: FakeAPI, tmp_path: Path
+) -> None:
     summary = sync_calls(api.client(), tmp_path)
     assert (summary.new, summary.updated, summary.unchanged) == (60, 0, 0)
     assert [p.name for p in day_files(tmp_path)] == [
@@ -51,15 +68,15 @@ def test_first_sync_writes_every_call_into_its_utc_day_file(api: FakeAPI, tmp_pa
         "2026-11-17.jsonl",
         "2026-11-18.jsonl",
     ]
-    assert summary.days_touched == ["2026-11-18", "2026-11-17", "2026-11-16"]
+    assert summary.days_touched == ["2026-11-16", "2026-11-17", "2026-11-18"]
     for path in day_files(tmp_path):
         assert {utc_day(call.start_time) for call in read_calls(path, "jsonl")} == {path.stem}
     assert [call.id for call in synced(tmp_path)] == list(range(60, 0, -1))
-    assert api.calls_requests()[0].url.params.get("start_time") == "0"
+    assert feed_params(api) == [{"updated_since": "0"}]
     assert state(tmp_path) == {
-        "version": 1,
+        "version": 2,
         "format": "jsonl",
-        "newest_start_time": NOW_MS,
+        "newest_updated_at": NOW_MS,
         "company_id": None,
         "campaign_id": None,
     }
@@ -75,72 +92,124 @@ def test_a_day_file_lists_its_calls_newest_first_one_json_object_a_line(
     assert len(lines) == 12  # 00:06:40 ... 11:06:40
 
 
-def test_second_sync_fetches_from_newest_minus_lookback_and_adds_new_calls(
+def test_second_sync_follows_the_feed_from_the_largest_updated_at_and_adds_new_calls(
     api: FakeAPI, tmp_path: Path
 ) -> None:
     sync_calls(api.client(), tmp_path)
     api.calls += [make_call(100 + i, NOW_MS + (i + 1) * HOUR_MS) for i in range(5)]
     api.requests.clear()
 
-    summary = sync_calls(api.client(), tmp_path, lookback=timedelta(hours=3))
+    summary = sync_calls(api.client(), tmp_path)
 
-    assert api.calls_requests()[0].url.params["start_time"] == str(NOW_MS - 3 * HOUR_MS)
-    assert (summary.new, summary.updated, summary.unchanged) == (5, 0, 4)
+    assert feed_params(api) == [{"updated_since": str(NOW_MS)}]
+    # The call at the saved updated_at comes again (the feed is `>=`) and is merged as unchanged.
+    assert (summary.new, summary.updated, summary.unchanged) == (5, 0, 1)
     assert summary.days_touched == ["2026-11-18"]
     assert len(synced(tmp_path)) == 65
-    assert state(tmp_path)["newest_start_time"] == NOW_MS + 5 * HOUR_MS
+    assert state(tmp_path)["newest_updated_at"] == NOW_MS + 5 * HOUR_MS
 
 
-def test_a_late_updated_call_inside_the_lookback_replaces_its_record(
+def test_a_recording_that_arrives_ten_days_late_is_picked_up_with_no_look_back(
     api: FakeAPI, tmp_path: Path
 ) -> None:
-    """Status, duration and recording arriving late: the fetched version wins, written once."""
+    """A call that started ten days before the newest one changes now: the feed brings it, and
+    it replaces its record in its own, old, day file, which alone is rewritten."""
+    ten_days_before = NOW_MS - 10 * DAY_MS
+    api.calls.append(make_call(100, ten_days_before, status="in-progress", duration=0))
     sync_calls(api.client(), tmp_path)
+    untouched = {p: p.stat().st_mtime_ns for p in day_files(tmp_path) if p.stem != "2026-11-08"}
     late = api.update_call(
-        58, status="completed", duration=321, recording_url="https://rec.test/CA58.mp3"
+        100, status="completed", duration=321, recording_url="https://rec.test/CA100.mp3"
     )
-    api.update_call(59, status="no-answer", duration=0)
+    api.requests.clear()
 
-    summary = sync_calls(api.client(), tmp_path, lookback=timedelta(days=1))
+    summary = sync_calls(api.client(), tmp_path)
 
-    assert (summary.new, summary.updated) == (0, 2)
+    assert feed_params(api) == [{"updated_since": str(NOW_MS)}]  # no start_time: no window
+    assert (summary.new, summary.updated, summary.unchanged) == (0, 1, 1)
+    assert summary.days_touched == [utc_day(ten_days_before)] == ["2026-11-08"]
+    assert list(read_calls(tmp_path / "calls" / "2026-11-08.jsonl", "jsonl")) == [
+        Call.from_dict(late)
+    ]
+    assert {p: p.stat().st_mtime_ns for p in untouched} == untouched
+    assert state(tmp_path)["newest_updated_at"] == late["updated_at"]
     calls = synced(tmp_path)
-    assert len(calls) == 60
-    assert Counter(call.sid for call in calls).most_common(1)[0][1] == 1
-    assert next(c for c in calls if c.id == 58) == Call.from_dict(late)
-    assert next(c for c in calls if c.id == 59).status == "no-answer"
-    lines = sum(len(p.read_text().splitlines()) for p in day_files(tmp_path))
-    assert lines == 60
+    assert len(calls) == len({call.sid for call in calls}) == 61
 
 
-def test_a_call_updated_before_the_lookback_window_is_not_fetched_again(
+def test_a_call_changed_while_the_feed_is_followed_is_written_once_in_its_latest_version(
     api: FakeAPI, tmp_path: Path
 ) -> None:
-    """The look-back is the trade: older late updates need a longer --lookback."""
-    sync_calls(api.client(), tmp_path)
-    api.update_call(1, status="busy")
-    summary = sync_calls(api.client(), tmp_path, lookback=timedelta(hours=1))
-    assert summary.updated == 0
-    assert next(c for c in synced(tmp_path) if c.id == 1).status == "completed"
+    """It comes twice, on the first page and again at the end: the last one fetched wins."""
+    api.default_page_size = 10
+
+    def change_call_5_once(request: Any) -> None:
+        if len(api.requests) == 2:
+            api.update_call(5, status="busy", duration=0)
+
+    api.failure = change_call_5_once
+    summary = sync_calls(api.client(), tmp_path)
+
+    assert len(api.calls_requests()) == 7  # 61 calls fetched: call 5 twice
+    assert (summary.new, summary.updated, summary.unchanged) == (60, 0, 0)
+    calls = synced(tmp_path)
+    assert len(calls) == len({call.sid for call in calls}) == 60
+    assert next(call for call in calls if call.id == 5).status == "busy"
+
+
+def test_each_day_file_is_written_once_after_the_feed_however_its_pages_mix_the_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feed comes in the order of change: every page here holds calls of all three days.
+    Pages are staged, then each day file is written once: no rewriting a day per page."""
+    calls = make_calls(60)
+    for call in calls:  # the hour's calls of all three days change together
+        call["updated_at"] = NOW_MS + call["id"] % 24
+    api = FakeAPI(calls)
+    api.default_page_size = 5
+    writes: Counter[str] = Counter()
+    real_write_calls = sync_module.write_calls
+
+    def counting_write_calls(calls: Any, destination: Path, file_format: Any) -> int:
+        writes[Path(destination).name] += 1
+        return real_write_calls(calls, destination, file_format)
+
+    monkeypatch.setattr(sync_module, "write_calls", counting_write_calls)
+    day_files_per_page: list[int] = []
+
+    def note(page: Page) -> None:
+        assert len({utc_day(call.start_time) for call in page.calls}) > 1
+        day_files_per_page.append(len(day_files(tmp_path)))
+
+    summary = sync_calls(api.client(), tmp_path, on_page=note)
+
+    assert summary.new == 60
+    assert day_files_per_page == [0] * 12
+    assert sorted(writes.values()) == [1, 1, 1]
+    assert [call.id for call in synced(tmp_path)] == list(range(60, 0, -1))
 
 
 def test_a_sync_with_nothing_new_rewrites_no_file(api: FakeAPI, tmp_path: Path) -> None:
     sync_calls(api.client(), tmp_path)
     mtimes = {p: p.stat().st_mtime_ns for p in day_files(tmp_path)}
-    summary = sync_calls(api.client(), tmp_path, lookback=timedelta(days=7))
-    assert (summary.new, summary.updated, summary.unchanged) == (0, 0, 60)
+    summary = sync_calls(api.client(), tmp_path)
+    assert (summary.new, summary.updated, summary.unchanged) == (0, 0, 1)
     assert summary.days_touched == []
     assert {p: p.stat().st_mtime_ns for p in day_files(tmp_path)} == mtimes
+    assert state(tmp_path)["newest_updated_at"] == NOW_MS
 
 
-def test_an_empty_account_syncs_to_an_empty_directory_and_remembers_its_format(
+def test_an_empty_account_syncs_to_an_empty_directory_and_asks_for_everything_again(
     tmp_path: Path,
 ) -> None:
-    summary = sync_calls(FakeAPI().client(), tmp_path, file_format="csv")
+    api = FakeAPI()
+    summary = sync_calls(api.client(), tmp_path, file_format="csv")
     assert (summary.new, summary.days_touched) == (0, [])
     assert day_files(tmp_path) == []
     assert state(tmp_path)["format"] == "csv"
-    assert state(tmp_path)["newest_start_time"] is None
+    assert state(tmp_path)["newest_updated_at"] is None
+    sync_calls(api.client(), tmp_path)
+    assert feed_params(api) == [{"updated_since": "0"}, {"updated_since": "0"}]
 
 
 def test_calls_either_side_of_utc_midnight_go_to_their_own_day(tmp_path: Path) -> None:
@@ -153,26 +222,24 @@ def test_calls_either_side_of_utc_midnight_go_to_their_own_day(tmp_path: Path) -
     }
 
 
-def test_a_day_file_is_written_as_soon_as_the_stream_reaches_an_earlier_day(
-    api: FakeAPI, tmp_path: Path
-) -> None:
-    """Only one day is ever held: the newest day is on disk before the oldest is fetched."""
-    api.default_page_size = 5
-    on_disk_per_page: list[list[str]] = []
+def interrupt_while_merging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the next sync write one day file, then stop it before the second."""
+    real_write_calls = sync_module.write_calls
+    written: list[Path] = []
 
-    def note(page: Page) -> None:
-        folder = tmp_path / "calls"
-        on_disk_per_page.append(sorted(p.name for p in folder.iterdir()) if folder.exists() else [])
+    def write_one_then_stop(calls: Any, destination: Path, file_format: Any) -> int:
+        if written:
+            raise Interrupted(f"interrupted before writing {destination}")
+        written.append(destination)
+        return real_write_calls(calls, destination, file_format)
 
-    sync_calls(api.client(), tmp_path, on_page=note)
-    assert len(on_disk_per_page) == 12
-    assert on_disk_per_page[0] == []
-    assert on_disk_per_page[-1] == ["2026-11-17.jsonl", "2026-11-18.jsonl"]
+    monkeypatch.setattr(sync_module, "write_calls", write_one_then_stop)
 
 
 @pytest.mark.parametrize("file_format", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("when", ["fetching", "merging"])
 def test_an_interrupted_sync_rerun_ends_like_an_uninterrupted_one(
-    tmp_path: Path, file_format: FileFormat
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_format: FileFormat, when: str
 ) -> None:
     """The state moves only at the end, and merging by sid makes fetching again harmless."""
     calm, interrupted = FakeAPI(make_calls(60)), FakeAPI(make_calls(60))
@@ -183,21 +250,24 @@ def test_an_interrupted_sync_rerun_ends_like_an_uninterrupted_one(
         api.calls += [make_call(100 + i, NOW_MS + (i + 1) * HOUR_MS) for i in range(30)]
         api.update_call(55, status="busy", duration=0)
     state_before = state(interrupted_dir)
-    lookback = timedelta(hours=12)
 
-    sync_calls(calm.client(), calm_dir, lookback=lookback)
-    interrupted.interrupt_at_request = len(interrupted.requests) + 4
-    with pytest.raises(Interrupted):
-        sync_calls(interrupted.client(), interrupted_dir, lookback=lookback)
+    sync_calls(calm.client(), calm_dir)
+    with monkeypatch.context() as patched:
+        if when == "fetching":
+            interrupted.interrupt_at_request = len(interrupted.requests) + 4
+        else:
+            interrupt_while_merging(patched)
+        with pytest.raises(Interrupted):
+            sync_calls(interrupted.client(), interrupted_dir)
     assert state(interrupted_dir) == state_before
-    assert (interrupted_dir / "calls" / f"2026-11-19.{file_format}").exists()  # written before
     interrupted.interrupt_at_request = None
-    sync_calls(interrupted.client(), interrupted_dir, lookback=lookback)
+    sync_calls(interrupted.client(), interrupted_dir)
 
     assert snapshot(interrupted_dir, file_format) == snapshot(calm_dir, file_format)
     calls = synced(calm_dir, file_format)
     assert len(calls) == len({call.sid for call in calls}) == 90
     assert next(call for call in calls if call.id == 55).status == "busy"
+    assert not (interrupted_dir / INCOMING_DIR).exists()
 
 
 def test_an_interrupted_first_sync_rerun_syncs_everything(api: FakeAPI, tmp_path: Path) -> None:
@@ -206,10 +276,10 @@ def test_an_interrupted_first_sync_rerun_syncs_everything(api: FakeAPI, tmp_path
     with pytest.raises(Interrupted):
         sync_calls(api.client(), tmp_path)
     assert not (tmp_path / STATE_FILE).exists()
-    assert day_files(tmp_path)  # the days completed before the interruption are kept
+    assert day_files(tmp_path) == []  # the pages fetched were staged, not merged
     api.interrupt_at_request = None
     summary = sync_calls(api.client(), tmp_path)
-    assert summary.new + summary.unchanged == 60
+    assert (summary.new, summary.updated, summary.unchanged) == (60, 0, 0)
     assert [call.id for call in synced(tmp_path)] == list(range(60, 0, -1))
 
 
@@ -217,18 +287,16 @@ def test_no_temporary_file_is_left_and_leftovers_are_removed(api: FakeAPI, tmp_p
     (tmp_path / "calls").mkdir()
     leftover = tmp_path / "calls" / ".2026-11-18.jsonl.tmp"
     leftover.write_text("half a file")
+    (tmp_path / INCOMING_DIR).mkdir()
+    staged = tmp_path / INCOMING_DIR / "2026-11-01.jsonl"
+    staged.write_text(json.dumps(make_call(999, NOW_MS - 17 * DAY_MS)) + "\n")
     sync_calls(api.client(), tmp_path)
     assert not leftover.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == sorted(
         [LOCK_FILE, STATE_FILE]
     )
     assert all(not p.name.startswith(".") for p in (tmp_path / "calls").iterdir())
-
-
-def files_in(directory: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()
-    }
+    assert 999 not in {call.id for call in synced(tmp_path)}  # staged by another run: dropped
 
 
 def test_a_second_sync_of_a_locked_directory_is_refused_and_changes_nothing(
@@ -236,7 +304,9 @@ def test_a_second_sync_of_a_locked_directory_is_refused_and_changes_nothing(
 ) -> None:
     """Overlapping cron jobs: the second run must not touch what the first is writing."""
     sync_calls(api.client(), tmp_path)
-    leftover = tmp_path / "calls" / ".2026-11-18.jsonl.tmp"  # as if the running sync wrote it
+    (tmp_path / INCOMING_DIR).mkdir()  # as if the running sync were staging
+    (tmp_path / INCOMING_DIR / "2026-11-18.jsonl").write_text("being written")
+    leftover = tmp_path / "calls" / ".2026-11-18.jsonl.tmp"
     leftover.write_text("being written")
     api.calls.append(make_call(61, start_time=NOW_MS + HOUR_MS))
     before = files_in(tmp_path)
@@ -244,10 +314,10 @@ def test_a_second_sync_of_a_locked_directory_is_refused_and_changes_nothing(
     with open(tmp_path / LOCK_FILE, "a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(SyncError, match=f"another sync of {tmp_path} is running"):
-            sync_calls(api.client(), tmp_path, lookback=timedelta(0))
+            sync_calls(api.client(), tmp_path)
     assert files_in(tmp_path) == before
     assert len(api.requests) == requests
-    summary = sync_calls(api.client(), tmp_path, lookback=timedelta(0))  # the lock is released
+    summary = sync_calls(api.client(), tmp_path)  # the lock is released
     assert summary.new == 1
 
 
@@ -271,16 +341,25 @@ def test_filters_are_sent_remembered_and_others_refused(tmp_path: Path) -> None:
     api = FakeAPI([make_call(1, NOW_MS, company_id=2, campaign_id="s9"), make_call(2, NOW_MS)])
     summary = sync_calls(api.client(), tmp_path, company_id=2)
     assert summary.new == 1
-    assert api.calls_requests()[0].url.params["company_id"] == "2"
+    assert feed_params(api) == [{"updated_since": "0", "company_id": "2"}]
 
     sync_calls(api.client(), tmp_path)  # no filter given: the directory's own
-    assert api.calls_requests()[-1].url.params["company_id"] == "2"
+    assert feed_params(api)[-1] == {"updated_since": str(NOW_MS), "company_id": "2"}
     with pytest.raises(SyncError, match="synced with --company-id 2: drop the filters"):
         sync_calls(api.client(), tmp_path, campaign_id="s1")
 
 
 @pytest.mark.parametrize(
-    "content", ["{not json", '{"version": 9}', '{"version": 1, "format": "xlsx"}', "[]"]
+    "content",
+    [
+        "{not json",
+        '{"version": 0}',
+        '{"version": true, "format": "jsonl", "company_id": null, "campaign_id": null}',
+        '{"version": 2, "format": "xlsx"}',
+        '{"version": 2, "format": "jsonl", "newest_updated_at": "1795000000000",'
+        ' "company_id": null, "campaign_id": null}',
+        "[]",
+    ],
 )
 def test_a_damaged_state_file_is_refused_with_what_to_do(
     api: FakeAPI, tmp_path: Path, content: str
@@ -289,3 +368,81 @@ def test_a_damaged_state_file_is_refused_with_what_to_do(
     with pytest.raises(SyncError, match="delete it to sync everything again"):
         sync_calls(api.client(), tmp_path)
     assert api.requests == []
+
+
+def test_a_state_file_of_a_newer_phonewagon_is_refused_asking_for_an_upgrade(
+    api: FakeAPI, tmp_path: Path
+) -> None:
+    (tmp_path / STATE_FILE).write_text('{"version": 3, "format": "jsonl", "cursor": "abc"}')
+    with pytest.raises(SyncError, match=r"newer phonewagon \(state version 3\): upgrade"):
+        sync_calls(api.client(), tmp_path)
+    assert api.requests == []
+
+
+# --- directories of the look-back sync (state version 1) ----------------------------------------
+
+
+def strip_updated_at(path: Path, file_format: FileFormat) -> None:
+    """Rewrite a day file as the look-back sync wrote it: every field but `updated_at`."""
+    if file_format == "parquet":
+        pq.write_table(pq.read_table(path).drop_columns(["updated_at"]), path)
+    elif file_format == "csv":
+        with open(path, encoding="utf-8", newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            names = [name for name in rows[0] if name != "updated_at"]
+            writer = csv.DictWriter(stream, names, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        for record in records:
+            del record["updated_at"]
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "csv", "parquet"])
+def test_a_directory_of_the_look_back_sync_is_continued_by_fetching_every_call_again(
+    api: FakeAPI, tmp_path: Path, file_format: FileFormat
+) -> None:
+    """State version 1 remembered a start time, which says nothing of changes: the next run
+    follows the feed from 0, keeps the format and filters, and each record gains `updated_at`;
+    a record the server no longer lists stays, read as changed at 0."""
+    sync_calls(api.client(), tmp_path, file_format=file_format, company_id=1)
+    newest_day = tmp_path / "calls" / f"2026-11-18.{file_format}"
+    gone = dataclasses.replace(
+        Call.from_dict(make_call(999, NOW_MS - 1)), sid="CA-gone", updated_at=0
+    )
+    write_calls([*read_calls(newest_day, file_format), gone], newest_day, file_format)
+    for path in day_files(tmp_path):
+        strip_updated_at(path, file_format)
+    (tmp_path / STATE_FILE).write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "format": file_format,
+                "newest_start_time": NOW_MS,
+                "company_id": 1,
+                "campaign_id": None,
+            }
+        )
+    )
+    api.requests.clear()
+
+    summary = sync_calls(api.client(), tmp_path)
+
+    assert feed_params(api) == [{"updated_since": "0", "company_id": "1"}]
+    assert summary.describe("DIR").startswith("synced DIR, every call: 0 new, 60 updated")
+    assert state(tmp_path) == {
+        "version": 2,
+        "format": file_format,
+        "newest_updated_at": NOW_MS,
+        "company_id": 1,
+        "campaign_id": None,
+    }
+    calls = synced(tmp_path, file_format)
+    assert len(calls) == len({call.sid for call in calls}) == 61
+    assert {call.sid: call for call in calls} == {
+        gone.sid: gone,
+        **{record["sid"]: Call.from_dict(record) for record in api.calls},
+    }

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from phonewagon.times import parse_duration, parse_time, to_epoch_ms, utc_day
+from phonewagon.times import parse_time, to_epoch_ms, utc_day
 
 
 def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
@@ -65,28 +65,6 @@ def test_a_date_without_dashes_is_refused_as_ambiguous() -> None:
 def test_what_is_not_a_time_is_refused_with_a_message(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_time(text)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("7d", timedelta(days=7)),
-        ("12h", timedelta(hours=12)),
-        ("30m", timedelta(minutes=30)),
-        ("90s", timedelta(seconds=90)),
-        ("2w", timedelta(weeks=2)),
-        ("0d", timedelta(0)),
-        (" 3D ", timedelta(days=3)),
-    ],
-)
-def test_durations_are_a_number_and_a_unit(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize("text", ["7", "d", "1.5h", "-1d", "7 days", "3d12h", ""])
-def test_what_is_not_a_duration_is_refused_with_examples(text: str) -> None:
-    with pytest.raises(ValueError, match=r"e\.g\. 7d, 12h, 30m"):
-        parse_duration(text)
 
 
 def test_utc_day_changes_at_utc_midnight() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,9 +24,12 @@ from phonewagon import (
     NotFoundError,
     Page,
 )
+from phonewagon.export import read_calls
 from phonewagon.models import CALL_FIELDS as CLIENT_CALL_FIELDS
+from phonewagon.sync import STATE_FILE, sync_calls
 from phonewagon_server.config import Rate
 from phonewagon_server.db import Database
+from phonewagon_server.db.calls import read_call, write_call
 from phonewagon_server.models import CALL_FIELDS as SERVER_CALL_FIELDS
 from phonewagon_server.models import Campaign, Company
 from server_testkit import Account, World
@@ -210,7 +217,7 @@ def test_calls_carry_every_field_the_server_sends_with_its_type(
     assert [call.to_dict() for call in calls] == raw
     for call in calls:
         assert isinstance(call, Call)
-        for field in ("id", "account_id", "company_id", "duration", "start_time"):
+        for field in ("id", "account_id", "company_id", "duration", "start_time", "updated_at"):
             assert type(getattr(call, field)) is int, field
         assert type(call.is_first_time_caller) is bool
         assert isinstance(call.sid, str)
@@ -307,3 +314,94 @@ def test_a_pull_larger_than_the_rate_limit_waits_instead_of_failing(
     assert ids == world.call_ids(tenant)
     assert waits, "the client should have waited for the rate limit"
     assert [wait.cause for wait in waits if "429" in wait.cause] == [], "paced, never refused"
+
+
+# --- the change feed ----------------------------------------------------------------------------
+
+
+def let_the_database_clock_pass() -> None:
+    """The feed shows a change once the database's clock has passed its millisecond."""
+    time.sleep(0.002)
+
+
+def change_call(world: World, catalog: Catalog, sid: str, **fields: Any) -> None:
+    """Change a call through the server's one write path, as an import or a webhook would."""
+    account_id = catalog.tenant.account_id
+    with world.database.transaction(write=True, changing=account_id) as tx:
+        stored = read_call(tx, account_id, sid)
+        assert stored is not None
+        changed = dataclasses.replace(stored, **fields)
+        campaign = next(c for c in catalog.campaigns if c.id == stored.campaign_id)
+        assert write_call(tx, changed, campaign) == "updated"
+
+
+@pytest.mark.parametrize("name", ["none", "campaign", "everything"])
+def test_changes_give_every_matching_call_once_oldest_change_first(
+    client: Client, catalog: Catalog, world: World, name: str
+) -> None:
+    """Calls written in one batch share their `updated_at` milliseconds: pages of 7 end inside
+    them, and `next` resumes after the last call sent, losing and repeating none. Asked again
+    from the largest `updated_at`, the feed gives the calls of that millisecond once more."""
+    arguments, where, params = filters(catalog, name)
+    expected = world.call_ids(catalog.tenant, where, params)
+
+    changed = list(client.changes(0, **arguments, page_size=SMALL_PAGE))
+
+    ids = [call.id for call in changed]
+    assert sorted(ids) == sorted(expected)
+    assert len(set(ids)) == len(ids)
+    order = [(call.updated_at, call.id) for call in changed]
+    assert order == sorted(order)
+    latest = changed[-1].updated_at
+    assert [c.id for c in client.changes(latest, **arguments)] == [
+        c.id for c in changed if c.updated_at == latest
+    ]
+
+
+def test_changes_since_a_call_was_changed_bring_it_alone_in_its_new_version(
+    client: Client, catalog: Catalog, world: World
+) -> None:
+    before = list(client.changes(0))
+    oldest = min(before, key=lambda call: (call.start_time, call.id))
+    let_the_database_clock_pass()
+    change_call(world, catalog, oldest.sid, duration=305, recording_url="https://r.test/1")
+    let_the_database_clock_pass()
+
+    after = list(client.changes(before[-1].updated_at + 1))
+
+    assert [(c.sid, c.duration, c.recording_url) for c in after] == [
+        (oldest.sid, 305, "https://r.test/1")
+    ]
+    assert after[0].updated_at > before[-1].updated_at
+
+
+def test_a_call_changed_after_a_sync_comes_back_in_the_next_one_however_old(
+    client: Client, catalog: Catalog, world: World, tmp_path: Path
+) -> None:
+    """Its recording arrives years after the call (2019): no look-back window could reach it."""
+    first = sync_calls(client, tmp_path)
+    expected = world.call_ids(catalog.tenant)
+    assert first.new == len(expected)
+    late = next(call for call in client.calls(end_time=1_575_322_416_000))
+    assert late.started_at.year == 2019
+    let_the_database_clock_pass()
+    change_call(
+        world, catalog, late.sid, status="completed", duration=305, recording_url="https://r.test/1"
+    )
+    let_the_database_clock_pass()
+
+    second = sync_calls(client, tmp_path)
+
+    assert (second.new, second.updated) == (0, 1)
+    assert second.days_touched == ["2019-12-02"]
+    synced = [
+        call
+        for path in sorted((tmp_path / "calls").iterdir())
+        for call in read_calls(path, "jsonl")
+    ]
+    assert sorted(call.id for call in synced) == sorted(expected)
+    assert [call for call in synced if call.sid == late.sid] == [
+        next(call for call in client.calls() if call.sid == late.sid)
+    ]
+    newest = max(call.updated_at for call in client.changes(0))
+    assert json.loads((tmp_path / STATE_FILE).read_text())["newest_updated_at"] == newest

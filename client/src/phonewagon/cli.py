@@ -1,5 +1,6 @@
 """The `phonewagon` command: companies, campaigns and calls as a table, CSV, JSON Lines or Parquet,
-and `sync DIR` for incremental pulls. Exit status: 0 done, 1 an error, 2 a usage error."""
+the calls changed since a time, and `sync DIR` for incremental pulls. Exit status: 0 done, 1 an
+error, 2 a usage error."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +28,7 @@ from phonewagon import (
     Wait,
 )
 from phonewagon._version import __version__
+from phonewagon.client import CallFilters
 from phonewagon.export import (
     FILE_FORMATS,
     FORMATS,
@@ -42,8 +43,8 @@ from phonewagon.export import (
 from phonewagon.export import TEXT_WRITERS as CALL_WRITERS
 from phonewagon.models import calls_of
 from phonewagon.retry import parse_retry_after
-from phonewagon.sync import DEFAULT_LOOKBACK, SyncError, sync_calls
-from phonewagon.times import parse_duration, parse_time
+from phonewagon.sync import SyncError, sync_calls
+from phonewagon.times import parse_time
 
 MakeClient = Callable[..., Client]
 USAGE_ERROR = 2
@@ -111,14 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
     calls = commands.add_parser(
         "calls",
         parents=[credentials],
-        help="every matching call, newest first",
-        description="Every matching call, newest first. WHEN is a date (2026-01-31, UTC "
-        "midnight), an ISO datetime with an offset or Z (2026-01-31T09:30:00+01:00), or epoch "
-        "milliseconds. Both bounds are inclusive.",
+        help="every matching call, newest first, or those changed since a time",
+        description="Every matching call, newest first; with --updated-since, the calls changed "
+        "at or after WHEN (started, ended, their recording arrived, their campaign renamed), "
+        "oldest change first. WHEN is a date (2026-01-31, UTC midnight), an ISO datetime with an "
+        "offset or Z (2026-01-31T09:30:00+01:00), or epoch milliseconds. Both bounds are "
+        "inclusive.",
     )
     _add_filter_options(calls)
     calls.add_argument("--start-time", type=_time, metavar="WHEN", help="from (default: the first)")
-    calls.add_argument("--end-time", type=_time, metavar="WHEN", help="until (default: now)")
+    calls.add_argument(
+        "--end-time",
+        type=_time,
+        metavar="WHEN",
+        help="until (default: now, or no bound with --updated-since)",
+    )
+    calls.add_argument(
+        "--updated-since",
+        type=_time,
+        metavar="WHEN",
+        help="only calls changed at or after WHEN, oldest change first: poll again from the "
+        "largest updated_at received",
+    )
     calls.add_argument("--page-size", type=_positive_int, metavar="N", help="calls per request")
     _add_output_options(calls, formats=FORMATS)
     calls.set_defaults(run=run_calls)
@@ -126,19 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser(
         "sync",
         parents=[credentials],
-        help="pull new and late-updated calls into DIR",
-        description="Pull what is new since the last sync into DIR/calls/YYYY-MM-DD.<format>, "
-        "one file per UTC day. Calls within --lookback of the newest synced call are fetched "
-        "again, and replace their earlier record if they changed. Rerun an interrupted sync.",
+        help="pull new and changed calls into DIR",
+        description="Pull every call changed since the last sync into "
+        "DIR/calls/YYYY-MM-DD.<format>, one file per UTC day (the day it started): new calls, "
+        "and older ones whose status, duration or recording arrived late, however late. A call "
+        "fetched again replaces its earlier record. Rerun an interrupted sync.",
     )
     sync.add_argument("directory", metavar="DIR", type=Path)
-    sync.add_argument(
-        "--lookback",
-        type=_duration,
-        default=DEFAULT_LOOKBACK,
-        metavar="DURATION",
-        help="fetch again calls this much older than the newest synced one: 3d (default), 12h, 30m",
-    )
+    # Gone: the change feed has no window to widen. Refused by name rather than as unknown.
+    sync.add_argument("--lookback", help=argparse.SUPPRESS)
     sync.add_argument("--format", choices=FILE_FORMATS, help="day file format (default: jsonl)")
     _add_filter_options(sync)
     sync.set_defaults(run=run_sync)
@@ -190,13 +201,17 @@ def run_calls(args: argparse.Namespace, progress: Progress, make_client: MakeCli
     # Counting lines would scroll the table away: on a terminal the table is the progress.
     progress.count = not (output_format == "table" and _is_stdout(args.output) and _stdout_tty())
     with _connect(args, progress, make_client) as client:
-        pages = client.pages(
-            company_id=args.company_id,
-            campaign_id=args.campaign_id,
-            start_time=args.start_time,
-            end_time=args.end_time,
-            page_size=args.page_size,
-        )
+        filters: CallFilters = {
+            "company_id": args.company_id,
+            "campaign_id": args.campaign_id,
+            "start_time": args.start_time,
+            "end_time": args.end_time,
+            "page_size": args.page_size,
+        }
+        if args.updated_since is None:
+            pages = client.pages(**filters)
+        else:
+            pages = client.change_pages(args.updated_since, **filters)
         calls = calls_of(pages, progress.on_page)
         if output_format == "parquet":
             with replacing(Path(args.output)) as path:
@@ -209,6 +224,11 @@ def run_calls(args: argparse.Namespace, progress: Progress, make_client: MakeCli
 
 
 def run_sync(args: argparse.Namespace, progress: Progress, make_client: MakeClient) -> int:
+    if args.lookback is not None:
+        raise UsageError(
+            "--lookback is gone: sync follows the change feed, which brings every call changed "
+            "since the last sync however late the change; drop the option"
+        )
     if args.format == "parquet":
         economise_arrow_memory()
         require_pyarrow()
@@ -216,7 +236,6 @@ def run_sync(args: argparse.Namespace, progress: Progress, make_client: MakeClie
         summary = sync_calls(
             client,
             args.directory,
-            lookback=args.lookback,
             file_format=args.format,
             company_id=args.company_id,
             campaign_id=args.campaign_id,
@@ -388,13 +407,6 @@ def _stop_writing_to_closed_pipe() -> int:
 def _time(text: str) -> int:
     try:
         return parse_time(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _duration(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

@@ -1,4 +1,5 @@
-"""`Client`: companies, campaigns and every call of an account, fetched politely."""
+"""`Client`: companies, campaigns, every call of an account and the calls changed since a time,
+fetched politely."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ Params = dict[str, str | int]
 
 
 class CallFilters(TypedDict, total=False):
-    """What `calls()` and `pages()` take; each may be left out (or None). Times are inclusive."""
+    """What `calls()`, `pages()`, `changes()` and `change_pages()` take; each may be left out (or
+    None). Times are inclusive."""
 
     company_id: int | None
     campaign_id: str | None
@@ -144,29 +146,24 @@ class Client:
 
         Arguments are checked now; requests are made as you iterate. Both times are inclusive.
         """
-        unknown = sorted(set(filters) - set(CallFilters.__annotations__))
-        if unknown:  # a typo such as compnay_id must not quietly fetch every call
-            raise TypeError(
-                f"unknown filter {unknown[0]!r}: use {', '.join(CallFilters.__annotations__)}"
-            )
-        company_id, campaign_id = filters.get("company_id"), filters.get("campaign_id")
-        start_time, end_time = filters.get("start_time"), filters.get("end_time")
-        page_size = filters.get("page_size")
-        params: Params = {}
-        if company_id is not None:
-            params["company_id"] = _integer(company_id, "company_id")
-        if campaign_id is not None:
-            if not isinstance(campaign_id, str):
-                raise TypeError(
-                    f"campaign_id must be a string such as 's2212', not {campaign_id!r}"
-                )
-            params["campaign_id"] = campaign_id
-        if start_time is not None:
-            params["start_time"] = epoch_ms(start_time, "start_time")
-        if end_time is not None:
-            params["end_time"] = epoch_ms(end_time, "end_time")
-        if page_size is not None:
-            params["page_size"] = _integer(page_size, "page_size")
+        return self._follow_pages(f"{self.base_url}/calls", _call_params(filters))
+
+    def changes(self, updated_since: Time, **filters: Unpack[CallFilters]) -> Iterator[Call]:
+        """The change feed: every matching call whose `updated_at` is at or after
+        `updated_since`, oldest change first, fetched one page at a time as you iterate.
+
+        Followed to its end, it has given every call changed since then at least once, none
+        skipped even while the server writes; a call changed again meanwhile comes again, later,
+        in its newer version. To poll, keep the largest `updated_at` you received (the last
+        call's) and ask again from it: that call may come once more, so keep calls by `sid`.
+        `start_time` and `end_time` still filter on when calls started.
+        """
+        return (call for page in self.change_pages(updated_since, **filters) for call in page.calls)
+
+    def change_pages(self, updated_since: Time, **filters: Unpack[CallFilters]) -> Iterator[Page]:
+        """The pages of `changes()`, following each `next` link until there is none."""
+        params: Params = {"updated_since": epoch_ms(updated_since, "updated_since")}
+        params |= _call_params(filters)
         return self._follow_pages(f"{self.base_url}/calls", params)
 
     def _follow_pages(self, url: str, params: Params | None) -> Iterator[Page]:
@@ -245,6 +242,32 @@ class Client:
         if self._on_wait is not None:
             self._on_wait(wait)
         self._sleep(wait.seconds)
+
+
+def _call_params(filters: CallFilters) -> Params:
+    """The query of `filters`, each checked: a wrong one is refused before any request."""
+    unknown = sorted(set(filters) - set(CallFilters.__annotations__))
+    if unknown:  # a typo such as compnay_id must not quietly fetch every call
+        raise TypeError(
+            f"unknown filter {unknown[0]!r}: use {', '.join(CallFilters.__annotations__)}"
+        )
+    company_id, campaign_id = filters.get("company_id"), filters.get("campaign_id")
+    start_time, end_time = filters.get("start_time"), filters.get("end_time")
+    page_size = filters.get("page_size")
+    params: Params = {}
+    if company_id is not None:
+        params["company_id"] = _integer(company_id, "company_id")
+    if campaign_id is not None:
+        if not isinstance(campaign_id, str):
+            raise TypeError(f"campaign_id must be a string such as 's2212', not {campaign_id!r}")
+        params["campaign_id"] = campaign_id
+    if start_time is not None:
+        params["start_time"] = epoch_ms(start_time, "start_time")
+    if end_time is not None:
+        params["end_time"] = epoch_ms(end_time, "end_time")
+    if page_size is not None:
+        params["page_size"] = _integer(page_size, "page_size")
+    return params
 
 
 def _unlink_stream(response: httpx.Response) -> None:

@@ -10,7 +10,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -74,11 +74,11 @@ def write_jsonl(calls: Iterable[Call], stream: TextIO) -> int:
     return count
 
 
-def read_jsonl(path: Destination) -> Iterator[Call]:
+def read_jsonl(path: Destination, defaults: Mapping[str, Any] | None = None) -> Iterator[Call]:
     with open(path, encoding="utf-8", newline="\n") as stream:
         for line in stream:
             if line.strip():
-                yield Call.from_dict(json.loads(line))
+                yield Call.from_dict({**(defaults or {}), **json.loads(line)})
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -101,12 +101,13 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-def read_csv(path: Destination) -> Iterator[Call]:
+def read_csv(path: Destination, defaults: Mapping[str, Any] | None = None) -> Iterator[Call]:
     parsers: dict[type, Callable[[str], Any]] = {int: int, bool: _parse_bool, str: str}
     types = call_field_types()
     with open(path, encoding="utf-8", newline="") as stream:
         for row in csv.DictReader(stream):
-            yield Call.from_dict({name: parsers[types[name]](value) for name, value in row.items()})
+            record = {name: parsers[types[name]](value) for name, value in row.items()}
+            yield Call.from_dict({**(defaults or {}), **record})
 
 
 def _parse_bool(text: str) -> bool:
@@ -197,11 +198,11 @@ def _record_batch(calls: Sequence[Call], schema: Any) -> Any:
     return pa.record_batch(columns, schema=schema)
 
 
-def read_parquet(path: Destination) -> Iterator[Call]:
+def read_parquet(path: Destination, defaults: Mapping[str, Any] | None = None) -> Iterator[Call]:
     pa = _import_pyarrow()
     for batch in pa.parquet.ParquetFile(path).iter_batches():
         for row in batch.to_pylist():
-            yield Call.from_dict(row)
+            yield Call.from_dict({**(defaults or {}), **row})
 
 
 # --- Terminal table -----------------------------------------------------------------------------
@@ -313,9 +314,13 @@ def replacing(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def read_calls(path: Destination, file_format: FileFormat) -> Iterator[Call]:
+def read_calls(
+    path: Destination, file_format: FileFormat, defaults: Mapping[str, Any] | None = None
+) -> Iterator[Call]:
+    """The calls of a file written by `write_calls`; `defaults` fills fields a record lacks (an
+    older file's)."""
     readers = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
-    return readers[file_format](path)
+    return readers[file_format](path, defaults)
 
 
 TEXT_WRITERS: dict[str, Callable[[Iterable[Call], TextIO], int]] = {

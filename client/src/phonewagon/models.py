@@ -41,6 +41,8 @@ class Call:
     """One call, every documented field, in the API's (alphabetical) order.
 
     Unknown values are `""`, never None. `start_time` is epoch milliseconds; `duration` seconds.
+    `updated_at` (epoch milliseconds) moves whenever what the API shows of the call changes (its
+    status, duration, recording, campaign name), and never otherwise: the change feed's cursor.
     """
 
     account_id: int
@@ -71,6 +73,7 @@ class Call:
     unbounce_page_id: str
     unbounce_variant_id: str
     unbounce_visitor_id: str
+    updated_at: int
     user_source: str
     utm_campaign: str
     utm_content: str
@@ -83,6 +86,8 @@ class Call:
         """A call from the API's JSON: unknown keys are ignored, a missing text field is `""`."""
         values: dict[str, Any] = {}
         for name in CALL_FIELDS:
+            if name == "updated_at" and name not in data:  # what servers before the feed lack
+                raise ValueError("updated_at is missing: the server predates the change feed")
             if name in _CALL_INTEGERS:
                 values[name] = _integer(data, name)
             elif name == "is_first_time_caller":
@@ -102,7 +107,9 @@ class Call:
 
 
 CALL_FIELDS: Final[tuple[str, ...]] = tuple(field.name for field in fields(Call))
-_CALL_INTEGERS: Final = frozenset({"account_id", "company_id", "duration", "id", "start_time"})
+_CALL_INTEGERS: Final = frozenset(
+    {"account_id", "company_id", "duration", "id", "start_time", "updated_at"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,24 @@
 
     DIR/.phonewagon-sync.json      where the last sync got to (written last, atomically)
     DIR/.phonewagon-sync.lock      held (flock) for the whole run: one sync of DIR at a time
+    DIR/.phonewagon-sync.incoming/ the run's changes, one JSON Lines file a day, until merged
     DIR/calls/2026-11-27.jsonl     the calls that started on that UTC day, newest first
 
-Each run fetches from `newest start_time synced - lookback` to now and merges what it gets into
-the day files by `sid`: a call fetched again (its status, duration or recording updated late)
-replaces its earlier record. An interrupted run leaves the state untouched, so rerunning it
-fetches the same window again and ends with the same files.
+Each run follows the change feed (`Client.change_pages`) from the largest `updated_at` synced so
+far, the first run from 0 (every call), and merges what it gets into the day files by `sid`: a
+call that changed since (its status, duration or recording arrived late, however late; its
+campaign was renamed) replaces its earlier record. There is no look-back window: the feed gives
+every change at least once, and the calls of the saved `updated_at`, which it gives again, are
+merged as unchanged.
+
+The feed comes in the order of change, not of day: while it is followed, each page's calls are
+appended to their day's file in DIR/.phonewagon-sync.incoming/, and once it has ended each day
+file is rewritten once, its incoming calls merged in (the last one fetched of a sid wins). Only
+then does the state move: an interrupted run leaves it untouched, so rerunning it fetches the
+same changes again and ends with the same files.
+
+A directory synced by the look-back sync (state version 1, no `updated_at` in its day files) is
+continued: its next run fetches every call again, which gives each record its `updated_at`.
 """
 
 from __future__ import annotations
@@ -15,25 +27,34 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator
+import shutil
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
-from itertools import groupby
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Final, get_args
 
 from phonewagon.client import Client
 from phonewagon.errors import PhonewagonError
-from phonewagon.export import FileFormat, read_calls, replacing, write_calls
-from phonewagon.models import Call, Page, calls_of
+from phonewagon.export import (
+    FileFormat,
+    read_calls,
+    read_jsonl,
+    replacing,
+    write_calls,
+    write_jsonl,
+)
+from phonewagon.models import Call, Page
 from phonewagon.times import from_epoch_ms, utc_day
 
 STATE_FILE = ".phonewagon-sync.json"
 LOCK_FILE = ".phonewagon-sync.lock"
+INCOMING_DIR = ".phonewagon-sync.incoming"
 CALLS_DIR = "calls"
-STATE_VERSION = 1
-DEFAULT_LOOKBACK = timedelta(days=3)
+STATE_VERSION = 2  # 1: the look-back sync by start_time, continued by fetching every call again
+# Day files written by the look-back sync have no `updated_at`: 0, before every change.
+LEGACY_FIELDS: Final = {"updated_at": 0}
 
 
 class SyncError(PhonewagonError):
@@ -44,25 +65,26 @@ class SyncError(PhonewagonError):
 @dataclass(frozen=True, slots=True)
 class SyncState:
     file_format: FileFormat
-    newest_start_time: int | None = None
+    newest_updated_at: int | None = None  # the largest `updated_at` synced; None: none yet
     company_id: int | None = None
     campaign_id: str | None = None
 
 
 @dataclass(slots=True)
 class SyncSummary:
-    start_time: int
-    newest_start_time: int | None
+    updated_since: int | None  # where the run followed the feed from; None: every call
+    newest_updated_at: int | None
     new: int = 0
     updated: int = 0
     unchanged: int = 0
     days_touched: list[str] = field(default_factory=list)
 
     def describe(self, directory: str | os.PathLike[str]) -> str:
-        """One line for people: `synced DIR from WHEN: 3 new, 1 updated, ...; 2 days touched`."""
-        since = "the first call"
-        if self.start_time:
-            since = from_epoch_ms(self.start_time).strftime("%Y-%m-%d %H:%M:%S UTC")
+        """One line for people: `synced DIR, changes since WHEN: 3 new, 1 updated, ...`."""
+        since = "every call"
+        if self.updated_since is not None:
+            moment = from_epoch_ms(self.updated_since).strftime("%Y-%m-%d %H:%M:%S UTC")
+            since = f"changes since {moment}"
         days = sorted(self.days_touched)
         touched = f"{len(days)} day{'' if len(days) == 1 else 's'} touched"
         if len(days) > 4:
@@ -70,7 +92,7 @@ class SyncSummary:
         elif days:
             touched += f" ({', '.join(days)})"
         return (
-            f"synced {directory} from {since}: {self.new:,} new, {self.updated:,} updated, "
+            f"synced {directory}, {since}: {self.new:,} new, {self.updated:,} updated, "
             f"{self.unchanged:,} unchanged; {touched}"
         )
 
@@ -79,19 +101,18 @@ def sync_calls(
     client: Client,
     directory: str | os.PathLike[str],
     *,
-    lookback: timedelta = DEFAULT_LOOKBACK,
     file_format: FileFormat | None = None,
     company_id: int | None = None,
     campaign_id: str | None = None,
     on_page: Callable[[Page], None] | None = None,
 ) -> SyncSummary:
+    """Bring `directory` up to date with the account's calls (see the module's docstring)."""
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
         return _sync_locked(
             client,
             root,
-            lookback=lookback,
             file_format=file_format,
             company_id=company_id,
             campaign_id=campaign_id,
@@ -123,7 +144,6 @@ def _sync_locked(
     client: Client,
     root: Path,
     *,
-    lookback: timedelta,
     file_format: FileFormat | None,
     company_id: int | None,
     campaign_id: str | None,
@@ -135,37 +155,58 @@ def _sync_locked(
     calls_dir.mkdir(parents=True, exist_ok=True)
     _refuse_other_formats(calls_dir, state.file_format)
     _remove_leftover_temporaries(calls_dir)
+    incoming = root / INCOMING_DIR
+    if incoming.exists():  # an interrupted run's: its changes are fetched again below
+        shutil.rmtree(incoming)
+    incoming.mkdir()
 
-    newest = state.newest_start_time
-    start_time = 0 if newest is None else max(0, newest - lookback // timedelta(milliseconds=1))
-    pages = client.pages(
-        company_id=state.company_id, campaign_id=state.campaign_id, start_time=start_time
+    since = state.newest_updated_at
+    pages = client.change_pages(
+        since or 0, company_id=state.company_id, campaign_id=state.campaign_id
     )
-    summary = SyncSummary(start_time=start_time, newest_start_time=newest)
-    # Calls come newest first, so a day is complete as soon as a call of an earlier day arrives:
-    # one day at a time is in memory, never the whole window.
-    for day, day_calls in groupby(calls_of(pages, on_page), key=lambda c: utc_day(c.start_time)):
-        fetched = list(day_calls)
-        summary.newest_start_time = max(
-            summary.newest_start_time or 0, max(call.start_time for call in fetched)
-        )
-        if _merge_day(
-            calls_dir / f"{day}.{state.file_format}", fetched, state.file_format, summary
-        ):
-            summary.days_touched.append(day)
+    summary = SyncSummary(updated_since=since, newest_updated_at=since)
+    for page in pages:
+        if on_page is not None:
+            on_page(page)
+        _stage(incoming, page.calls)
+        if page.calls:
+            newest = max(call.updated_at for call in page.calls)
+            summary.newest_updated_at = max(summary.newest_updated_at or 0, newest)
 
-    write_state(root, replace(state, newest_start_time=summary.newest_start_time))
+    for staged in sorted(incoming.iterdir()):
+        day = staged.stem
+        path = calls_dir / f"{day}.{state.file_format}"
+        if _merge_day(path, read_jsonl(staged), state.file_format, summary):
+            summary.days_touched.append(day)
+        staged.unlink()
+
+    write_state(root, replace(state, newest_updated_at=summary.newest_updated_at))
+    incoming.rmdir()
     return summary
 
 
+def _stage(incoming: Path, calls: Iterable[Call]) -> None:
+    """Append `calls` to their UTC days' files in `incoming`, in the order they came."""
+    by_day: dict[str, list[Call]] = defaultdict(list)
+    for call in calls:
+        by_day[utc_day(call.start_time)].append(call)
+    for day, day_calls in by_day.items():
+        with open(incoming / f"{day}.jsonl", "a", encoding="utf-8", newline="") as stream:
+            write_jsonl(day_calls, stream)
+
+
 def _merge_day(
-    path: Path, fetched: list[Call], file_format: FileFormat, summary: SyncSummary
+    path: Path, fetched: Iterable[Call], file_format: FileFormat, summary: SyncSummary
 ) -> bool:
-    """Merge `fetched` into the day file at `path` (the fetched version wins); True if rewritten."""
-    by_sid = {call.sid: call for call in read_calls(path, file_format)} if path.exists() else {}
+    """Merge `fetched` into the day file at `path`, the last fetched version of a sid winning
+    over earlier ones and over the file's; True if the file was rewritten."""
+    latest = {call.sid: call for call in fetched}
+    by_sid: dict[str, Call] = {}
+    if path.exists():
+        by_sid = {call.sid: call for call in read_calls(path, file_format, LEGACY_FIELDS)}
     changed = False
-    for call in fetched:
-        earlier = by_sid.get(call.sid)
+    for sid, call in latest.items():
+        earlier = by_sid.get(sid)
         if earlier is None:
             summary.new += 1
         elif earlier == call:
@@ -173,7 +214,7 @@ def _merge_day(
             continue
         else:
             summary.updated += 1
-        by_sid[call.sid] = call
+        by_sid[sid] = call
         changed = True
     if changed:
         newest_first = sorted(by_sid.values(), key=lambda c: (c.start_time, c.id), reverse=True)
@@ -219,17 +260,21 @@ def read_state(directory: Path) -> SyncState | None:
 
 
 def _state_from_json(raw: Any) -> SyncState:
-    if raw["version"] != STATE_VERSION:
-        raise ValueError(f"version {raw['version']!r}, expected {STATE_VERSION}")
+    version = raw["version"]
+    if type(version) is int and version > STATE_VERSION:
+        raise SyncError(
+            f"this directory was synced by a newer phonewagon (state version {version}): "
+            "upgrade phonewagon to continue it"
+        )
+    if type(version) is not int or version not in (1, STATE_VERSION):
+        raise ValueError(f"version {version!r}, expected {STATE_VERSION}")
     if raw["format"] not in get_args(FileFormat):
         raise ValueError(f"unknown format {raw['format']!r}")
-    newest, company_id, campaign_id = (
-        raw["newest_start_time"],
-        raw["company_id"],
-        raw["campaign_id"],
-    )
+    # Version 1 remembered the newest start_time, which says nothing of changes: every call again.
+    newest = raw["newest_updated_at"] if version == STATE_VERSION else None
+    company_id, campaign_id = raw["company_id"], raw["campaign_id"]
     for name, value, kind in (
-        ("newest_start_time", newest, int),
+        ("newest_updated_at", newest, int),
         ("company_id", company_id, int),
         ("campaign_id", campaign_id, str),
     ):
@@ -242,7 +287,7 @@ def write_state(directory: Path, state: SyncState) -> None:
     body = {
         "version": STATE_VERSION,
         "format": state.file_format,
-        "newest_start_time": state.newest_start_time,
+        "newest_updated_at": state.newest_updated_at,
         "company_id": state.company_id,
         "campaign_id": state.campaign_id,
     }

@@ -1,4 +1,4 @@
-"""What people type for a time or a duration, turned into epoch milliseconds and timedeltas."""
+"""What people type for a time, turned into epoch milliseconds, and epoch milliseconds back."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the server's upper bound
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DURATION = re.compile(r"(\d+)([smhdw])")
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_time(text: str) -> int:
@@ -67,17 +65,6 @@ def _is_compact_date(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def parse_duration(text: str) -> timedelta:
-    """A duration such as `7d`, `12h`, `30m`, `90s` or `2w` (one number, one unit)."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        raise ValueError(
-            f"{text!r} is not a duration: write a number and a unit, e.g. 7d, 12h, 30m, 90s or 2w"
-        )
-    amount, unit = match.groups()
-    return timedelta(**{_DURATION_UNITS[unit]: int(amount)})
 
 
 def to_epoch_ms(moment: datetime) -> int:
