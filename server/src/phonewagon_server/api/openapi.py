@@ -202,8 +202,9 @@ QUERY: dict[str, tuple[Json, str]] = {  # name: (schema, description)
         "into the change feed, the calls whose `updated_at` is at or after it, oldest change "
         "first (`updated_at`, then `id`). The other filters apply; `end_time` has no default "
         "here. Following `next` to its end returns every call changed since then, in its latest "
-        "version, none skipped even while calls are written; then ask again from the largest "
-        "`updated_at` you saw."),
+        "version, none skipped even while calls are written; then ask again from the last call "
+        "received: its `updated_at` as `updated_since` and its `id` as `after_id` (with "
+        "`updated_since` alone, that millisecond's calls come again)."),
     "after_id": (_integer(models.MAX_ID), "The change feed's tie-breaker cursor, which its "
         "`next` links carry: with `updated_since`, only calls changed at exactly that "
         "millisecond with a larger id, then later changes."),
@@ -451,10 +452,11 @@ def render_docs(spec: dict[str, Any]) -> str:
         "whenever what the API shows of it changes, and never otherwise. "
         "<code>/calls?updated_since=T</code> is the change feed: the calls changed at or after "
         "<code>T</code>, oldest change first, with <code>next</code> links carrying "
-        "<code>updated_since</code> and <code>after_id</code>. Keep the largest "
-        "<code>updated_at</code> you received and ask again from it later: a call changed "
-        "twice comes twice, in its latest version each time, and no change is ever skipped, "
-        "even one whose writer committed after you passed.</p>",
+        "<code>updated_since</code> and <code>after_id</code>. Keep the last call you received "
+        "and ask again later from its <code>updated_at</code> and <code>id</code> "
+        "(<code>updated_since</code>, <code>after_id</code>): a call changed twice comes twice, "
+        "in its latest version each time, and no change is ever skipped, even one whose writer "
+        "committed after you passed.</p>",
         '<h2 id="errors">Errors</h2>',
         f"<p>Errors are <code>{PROBLEM_JSON}</code> (RFC 9457): <code>type</code> links to its "
         "explanation below, <code>title</code> names it, <code>status</code> repeats the HTTP "
