@@ -415,6 +415,13 @@ def test_changes_give_every_changed_call_once_oldest_change_first_across_shared_
     assert all("after_id" in r.url.params for r in feed.calls_requests()[1:])
 
 
+def test_changes_after_a_call_give_only_later_changes(make_client: MakeClient) -> None:
+    calls = [make_call(i, T0 - i * 1000, updated_at=T0 + i // 4) for i in range(1, 9)]
+    with FakeAPI(calls).client() as client:
+        later = list(client.changes(T0 + 1, after_id=5))
+    assert [c.id for c in later] == [6, 7, 8]
+
+
 def test_changes_wait_out_a_429_and_send_the_same_next_link_again(
     api: FakeAPI, make_client: MakeClient, waits: list[Wait]
 ) -> None:

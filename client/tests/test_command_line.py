@@ -471,7 +471,7 @@ def test_sync_prints_what_it_did(run: Any, api: FakeAPI, tmp_path: Path) -> None
     result = run("sync", str(tmp_path / "out"))
     assert result.out == (
         f"synced {tmp_path / 'out'}, changes since 2026-11-18 11:06:40 UTC: 0 new, 1 updated, "
-        "1 unchanged; 1 day touched (2026-11-16)\n"
+        "0 unchanged; 1 day touched (2026-11-16)\n"
     )
 
 

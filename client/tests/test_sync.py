@@ -41,8 +41,9 @@ def state(directory: Path) -> dict[str, Any]:
 
 
 def feed_params(api: FakeAPI) -> list[dict[str, str]]:
-    """The query of each first request of a feed traversal (those without `after_id`)."""
-    return [dict(r.url.params) for r in api.calls_requests() if "after_id" not in r.url.params]
+    """The query of the first request of each sync since the requests were last cleared: those
+    that carry no `page_size`, which only the server's `next` links add."""
+    return [dict(r.url.params) for r in api.calls_requests() if "page_size" not in r.url.params]
 
 
 def files_in(directory: Path) -> dict[str, bytes]:
@@ -77,6 +78,7 @@ def test_first_sync_follows_the_feed_from_0_into_utc_day_files(
         "version": 2,
         "format": "jsonl",
         "newest_updated_at": NOW_MS,
+        "newest_id": 60,
         "company_id": None,
         "campaign_id": None,
     }
@@ -92,7 +94,7 @@ def test_a_day_file_lists_its_calls_newest_first_one_json_object_a_line(
     assert len(lines) == 12  # 00:06:40 ... 11:06:40
 
 
-def test_second_sync_follows_the_feed_from_the_largest_updated_at_and_adds_new_calls(
+def test_second_sync_follows_the_feed_from_the_last_call_and_adds_new_calls(
     api: FakeAPI, tmp_path: Path
 ) -> None:
     sync_calls(api.client(), tmp_path)
@@ -101,9 +103,9 @@ def test_second_sync_follows_the_feed_from_the_largest_updated_at_and_adds_new_c
 
     summary = sync_calls(api.client(), tmp_path)
 
-    assert feed_params(api) == [{"updated_since": str(NOW_MS)}]
-    # The call at the saved updated_at comes again (the feed is `>=`) and is merged as unchanged.
-    assert (summary.new, summary.updated, summary.unchanged) == (5, 0, 1)
+    # After the last call of the first sync: only later changes come.
+    assert feed_params(api) == [{"updated_since": str(NOW_MS), "after_id": "60"}]
+    assert (summary.new, summary.updated, summary.unchanged) == (5, 0, 0)
     assert summary.days_touched == ["2026-11-18"]
     assert len(synced(tmp_path)) == 65
     assert state(tmp_path)["newest_updated_at"] == NOW_MS + 5 * HOUR_MS
@@ -125,8 +127,8 @@ def test_a_recording_that_arrives_ten_days_late_is_picked_up_with_no_look_back(
 
     summary = sync_calls(api.client(), tmp_path)
 
-    assert feed_params(api) == [{"updated_since": str(NOW_MS)}]  # no start_time: no window
-    assert (summary.new, summary.updated, summary.unchanged) == (0, 1, 1)
+    assert feed_params(api) == [{"updated_since": str(NOW_MS), "after_id": "60"}]  # no window
+    assert (summary.new, summary.updated, summary.unchanged) == (0, 1, 0)
     assert summary.days_touched == [utc_day(ten_days_before)] == ["2026-11-08"]
     assert list(read_calls(tmp_path / "calls" / "2026-11-08.jsonl", "jsonl")) == [
         Call.from_dict(late)
@@ -193,7 +195,7 @@ def test_a_sync_with_nothing_new_rewrites_no_file(api: FakeAPI, tmp_path: Path) 
     sync_calls(api.client(), tmp_path)
     mtimes = {p: p.stat().st_mtime_ns for p in day_files(tmp_path)}
     summary = sync_calls(api.client(), tmp_path)
-    assert (summary.new, summary.updated, summary.unchanged) == (0, 0, 1)
+    assert (summary.new, summary.updated, summary.unchanged) == (0, 0, 0)
     assert summary.days_touched == []
     assert {p: p.stat().st_mtime_ns for p in day_files(tmp_path)} == mtimes
     assert state(tmp_path)["newest_updated_at"] == NOW_MS
@@ -343,8 +345,9 @@ def test_filters_are_sent_remembered_and_others_refused(tmp_path: Path) -> None:
     assert summary.new == 1
     assert feed_params(api) == [{"updated_since": "0", "company_id": "2"}]
 
+    api.requests.clear()
     sync_calls(api.client(), tmp_path)  # no filter given: the directory's own
-    assert feed_params(api)[-1] == {"updated_since": str(NOW_MS), "company_id": "2"}
+    assert feed_params(api) == [{"updated_since": str(NOW_MS), "after_id": "1", "company_id": "2"}]
     with pytest.raises(SyncError, match="synced with --company-id 2: drop the filters"):
         sync_calls(api.client(), tmp_path, campaign_id="s1")
 
@@ -437,6 +440,7 @@ def test_a_directory_of_the_look_back_sync_is_continued_by_fetching_every_call_a
         "version": 2,
         "format": file_format,
         "newest_updated_at": NOW_MS,
+        "newest_id": 60,
         "company_id": 1,
         "campaign_id": None,
     }

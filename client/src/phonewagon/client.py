@@ -148,21 +148,28 @@ class Client:
         """
         return self._follow_pages(f"{self.base_url}/calls", _call_params(filters))
 
-    def changes(self, updated_since: Time, **filters: Unpack[CallFilters]) -> Iterator[Call]:
+    def changes(
+        self, updated_since: Time, *, after_id: int | None = None, **filters: Unpack[CallFilters]
+    ) -> Iterator[Call]:
         """The change feed: every matching call whose `updated_at` is at or after
         `updated_since`, oldest change first, fetched one page at a time as you iterate.
 
         Followed to its end, it has given every call changed since then at least once, none
         skipped even while the server writes; a call changed again meanwhile comes again, later,
-        in its newer version. To poll, keep the largest `updated_at` you received (the last
-        call's) and ask again from it: that call may come once more, so keep calls by `sid`.
+        in its newer version, so keep calls by `sid`. To poll, keep the last call you received
+        and ask again from its `updated_at` with `after_id=` its `id`: only later changes come.
         `start_time` and `end_time` still filter on when calls started.
         """
-        return (call for page in self.change_pages(updated_since, **filters) for call in page.calls)
+        pages = self.change_pages(updated_since, after_id=after_id, **filters)
+        return (call for page in pages for call in page.calls)
 
-    def change_pages(self, updated_since: Time, **filters: Unpack[CallFilters]) -> Iterator[Page]:
+    def change_pages(
+        self, updated_since: Time, *, after_id: int | None = None, **filters: Unpack[CallFilters]
+    ) -> Iterator[Page]:
         """The pages of `changes()`, following each `next` link until there is none."""
         params: Params = {"updated_since": epoch_ms(updated_since, "updated_since")}
+        if after_id is not None:
+            params["after_id"] = _integer(after_id, "after_id")
         params |= _call_params(filters)
         return self._follow_pages(f"{self.base_url}/calls", params)
 

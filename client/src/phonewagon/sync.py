@@ -65,9 +65,10 @@ class SyncError(PhonewagonError):
 @dataclass(frozen=True, slots=True)
 class SyncState:
     file_format: FileFormat
-    newest_updated_at: int | None = None  # the largest `updated_at` synced; None: none yet
+    newest_updated_at: int | None = None  # the last call synced: its `updated_at`; None: none yet
     company_id: int | None = None
     campaign_id: str | None = None
+    newest_id: int | None = None  # and its `id`: the next run asks for what came after it
 
 
 @dataclass(slots=True)
@@ -162,16 +163,20 @@ def _sync_locked(
 
     since = state.newest_updated_at
     pages = client.change_pages(
-        since or 0, company_id=state.company_id, campaign_id=state.campaign_id
+        since or 0,
+        after_id=state.newest_id if since is not None else None,
+        company_id=state.company_id,
+        campaign_id=state.campaign_id,
     )
     summary = SyncSummary(updated_since=since, newest_updated_at=since)
+    last = (since, state.newest_id)
     for page in pages:
         if on_page is not None:
             on_page(page)
         _stage(incoming, page.calls)
-        if page.calls:
-            newest = max(call.updated_at for call in page.calls)
-            summary.newest_updated_at = max(summary.newest_updated_at or 0, newest)
+        if page.calls:  # the feed's order: the page's last call is the newest change
+            last = (page.calls[-1].updated_at, page.calls[-1].id)
+    summary.newest_updated_at = last[0]
 
     for staged in sorted(incoming.iterdir()):
         day = staged.stem
@@ -180,7 +185,7 @@ def _sync_locked(
             summary.days_touched.append(day)
         staged.unlink()
 
-    write_state(root, replace(state, newest_updated_at=summary.newest_updated_at))
+    write_state(root, replace(state, newest_updated_at=last[0], newest_id=last[1]))
     incoming.rmdir()
     return summary
 
@@ -272,15 +277,17 @@ def _state_from_json(raw: Any) -> SyncState:
         raise ValueError(f"unknown format {raw['format']!r}")
     # Version 1 remembered the newest start_time, which says nothing of changes: every call again.
     newest = raw["newest_updated_at"] if version == STATE_VERSION else None
+    newest_id = raw.get("newest_id") if version == STATE_VERSION else None
     company_id, campaign_id = raw["company_id"], raw["campaign_id"]
     for name, value, kind in (
         ("newest_updated_at", newest, int),
+        ("newest_id", newest_id, int),
         ("company_id", company_id, int),
         ("campaign_id", campaign_id, str),
     ):
         if value is not None and (type(value) is not kind):
             raise TypeError(f"{name} must be {kind.__name__} or null, not {value!r}")
-    return SyncState(raw["format"], newest, company_id, campaign_id)
+    return SyncState(raw["format"], newest, company_id, campaign_id, newest_id)
 
 
 def write_state(directory: Path, state: SyncState) -> None:
@@ -288,6 +295,7 @@ def write_state(directory: Path, state: SyncState) -> None:
         "version": STATE_VERSION,
         "format": state.file_format,
         "newest_updated_at": state.newest_updated_at,
+        "newest_id": state.newest_id,
         "company_id": state.company_id,
         "campaign_id": state.campaign_id,
     }
