@@ -95,15 +95,17 @@ class SqliteDatabase:
                         self._begin_writing(raw)
                     else:
                         raw.execute("BEGIN")
+                    if lease:
+                        raw.execute("SAVEPOINT changes")
                     yield _SqliteConnection(raw, change_floor=lease[1] if lease else None)
                     if lease:  # gone in the same commit as the changes it announced
                         raw.execute("DELETE FROM change_leases WHERE id = ?", (lease[0],))
                     raw.execute("COMMIT")
                 except BaseException:
+                    if lease and not self._end_with_lease_dropped(raw, lease[0]):
+                        self._drop_lease(raw, lease[0])
                     if raw.in_transaction:
                         raw.execute("ROLLBACK")
-                    if lease:
-                        self._drop_lease(raw, lease[0])
                     raise
                 finally:
                     if write:
@@ -131,8 +133,20 @@ class SqliteDatabase:
             raise
         return lease
 
+    @staticmethod
+    def _end_with_lease_dropped(raw: sqlite3.Connection, lease_id: int) -> bool:
+        """Undo the changes but keep the write lock to drop their lease: no other writer can
+        come between, so a failed write never leaves a lease that holds the feed back."""
+        try:
+            raw.execute("ROLLBACK TO changes")
+            raw.execute("DELETE FROM change_leases WHERE id = ?", (lease_id,))
+            raw.execute("COMMIT")
+        except sqlite3.Error:
+            return False
+        return True
+
     def _drop_lease(self, raw: sqlite3.Connection, lease_id: int) -> None:
-        """After a rollback: its lease would hold every reader of the feed back while this
+        """When even that failed: its lease would hold every reader of the feed back while this
         process lives. Tried for a while, as other writers may hold the lock."""
         for _ in range(12):
             try:
