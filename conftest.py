@@ -34,7 +34,17 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    db = open_database(database_url)
+    yield from _migrated(database_url)
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[Database]:
+    """PostgreSQL alone, migrated: for what only it can show (sessions, several processes)."""
+    yield from _migrated(postgres_url)
+
+
+def _migrated(url: str) -> Iterator[Database]:
+    db = open_database(url)
     upgrade(db)
     yield db
     db.close()

@@ -30,6 +30,12 @@ PUBLIC_URL = "https://api.phonewagon.test"
 NOW_MS = 1_700_000_000_000
 
 
+def clean_env() -> dict[str, str]:
+    """This machine's environment without any `PHONEWAGON_*` variable: what a command started
+    by a test sees, before the test sets its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+
+
 def postgres_schema_url(schema: str) -> str:
     """A URL whose connections live in `schema` of the test database."""
     separator = "&" if "?" in POSTGRES_URL else "?"

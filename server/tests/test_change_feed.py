@@ -16,7 +16,6 @@ from starlette.testclient import TestClient
 
 from phonewagon_server.db import Database, open_database
 from phonewagon_server.db.calls import change_horizon, read_call, read_changes, write_call
-from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.models import MAX_PAGE_SIZE, Call, Campaign, ChangeQuery
 from server_testkit import NOW_MS, PUBLIC_URL, Tenant, World
 
@@ -122,33 +121,29 @@ def test_the_feed_of_another_accounts_company_is_a_404(
     assert response.status_code == 404
 
 
-def test_a_change_committed_after_a_later_one_is_not_skipped(postgres_url: str) -> None:
+def test_a_change_committed_after_a_later_one_is_not_skipped(postgres_database: Database) -> None:
     """The trap: A stamps first and commits last, B stamps later and commits first. A reader
     that got B's change and went on past it would never see A's."""
-    database = open_database(postgres_url)
-    try:
-        upgrade(database)
-        tenant = World(database).tenant()
-        stamped, release = threading.Event(), threading.Event()
+    database = postgres_database
+    tenant = World(database).tenant()
+    stamped, release = threading.Event(), threading.Event()
 
-        def slow_writer() -> None:
-            with database.transaction(write=True, changing=tenant.account_id) as tx:
-                write_call(tx, a_call(tenant, "CA-slow"), tenant.campaign)
-                stamped.set()
-                release.wait(30)
-
-        writer = threading.Thread(target=slow_writer)
-        writer.start()
-        assert stamped.wait(30)
-        time.sleep(0.002)
+    def slow_writer() -> None:
         with database.transaction(write=True, changing=tenant.account_id) as tx:
-            write_call(tx, a_call(tenant, "CA-fast"), tenant.campaign)
-        seen_before = changed_sids(database, tenant)
-        release.set()
-        writer.join(30)
-        seen_after = changed_sids(database, tenant)
-    finally:
-        database.close()
+            write_call(tx, a_call(tenant, "CA-slow"), tenant.campaign)
+            stamped.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    assert stamped.wait(30)
+    time.sleep(0.002)
+    with database.transaction(write=True, changing=tenant.account_id) as tx:
+        write_call(tx, a_call(tenant, "CA-fast"), tenant.campaign)
+    seen_before = changed_sids(database, tenant)
+    release.set()
+    writer.join(30)
+    seen_after = changed_sids(database, tenant)
     assert seen_before == []  # CA-fast waits below the slow writer's lease
     assert seen_after == ["CA-slow", "CA-fast"]
 
@@ -192,10 +187,9 @@ def _write_changes(url: str, account_id: int, campaign: Campaign, writer: int) -
 
 
 def test_a_reader_following_the_feed_sees_every_calls_last_change_under_concurrent_writers(
-    postgres_url: str,
+    postgres_url: str, postgres_database: Database
 ) -> None:
-    database = open_database(postgres_url)
-    upgrade(database)
+    database = postgres_database
     tenant = World(database).tenant()
     context = multiprocessing.get_context("spawn")
     writers = [
@@ -224,7 +218,6 @@ def test_a_reader_following_the_feed_sees_every_calls_last_change_under_concurre
     finally:
         for process in writers:
             process.join(60)
-        database.close()
     assert [process.exitcode for process in writers] == [0] * WRITERS
     for sid, call in final.items():
         if call is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import signal
@@ -22,7 +21,7 @@ import psycopg
 import pytest
 
 from phonewagon_server.config import Settings
-from server_testkit import POSTGRES_URL
+from server_testkit import POSTGRES_URL, clean_env
 
 COMMAND = shutil.which("phonewagon-server") or str(
     Path(sys.executable).with_name("phonewagon-server")
@@ -102,7 +101,7 @@ class Server:
 
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    variables = clean_env()
     return variables | {
         "PHONEWAGON_DATABASE_URL": database_url,
         "PHONEWAGON_RATE_LIMIT": "20/minute",
@@ -180,7 +179,7 @@ def test_serve_stops_cleanly_on_sigterm(server: Server) -> None:
 def test_the_demo_prints_curl_lines_that_work_verbatim(tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    env = clean_env()
     demo = Server(["demo", "--database-url", f"sqlite:///{tmp_path / 'demo.db'}"], env)
     try:
         stdout = demo.read_stdout_until("open ")
@@ -205,7 +204,7 @@ def test_sigterm_lets_a_request_in_flight_finish_before_exiting(postgres_url: st
     """A deploy's restart must not cut off a page being served: the request held up inside the
     app (here by a lock on the table it reads) still gets its whole answer after SIGTERM."""
     application_name = f"pw_drain_{uuid.uuid4().hex[:10]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    env = clean_env()
     env["PHONEWAGON_DATABASE_URL"] = f"{postgres_url}&application_name={application_name}"
     account = cli("accounts", "create", "Draining Agency", env=env)
     company = cli("companies", "create", "--account", str(account["account_id"]), "Rakes", env=env)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from server_testkit import clean_env
 from test_e2e_serve import COMMAND, Server, cli
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -18,7 +18,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    variables = clean_env()
     return variables | {
         "PHONEWAGON_DATABASE_URL": database_url,
         "PHONEWAGON_REDIS_URL": REDIS_URL,

@@ -39,7 +39,7 @@ import redis
 
 from phonewagon_server.db import open_database
 from phonewagon_server.db.migrations import upgrade
-from server_testkit import Tenant, World
+from server_testkit import Tenant, World, clean_env
 from test_e2e_serve import Server, free_port
 
 LIMIT = 50
@@ -291,7 +291,7 @@ def test_killing_redis_and_postgresql_under_load_never_answers_500_and_recovers(
         fresh = iter([world.tenant(f"Burst {n}") for n in range(12)])
     finally:
         database.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    env = clean_env()
     env |= {
         "PHONEWAGON_DATABASE_URL": private_postgres.url,
         "PHONEWAGON_REDIS_URL": private_redis.url,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from phonewagon_server.config import Settings
 from phonewagon_server.errors import ConfigurationError
+from server_testkit import clean_env
 from test_e2e_serve import COMMAND, Server
 
 WRONG = ("pwid_nosuchclient", "pwsk_wrong")
@@ -19,7 +19,7 @@ WRONG = ("pwid_nosuchclient", "pwsk_wrong")
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    variables = clean_env()
     return variables | {
         "PHONEWAGON_DATABASE_URL": f"sqlite:///{tmp_path / 'phonewagon.db'}",
         "PHONEWAGON_AUTH_FAILURE_LIMIT": "3/minute",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import re
 import socket
 import sqlite3
@@ -27,7 +26,7 @@ from starlette.testclient import TestClient
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database, open_database
-from server_testkit import PUBLIC_URL, FakeClock, Tenant, World
+from server_testkit import PUBLIC_URL, FakeClock, Tenant, World, clean_env
 from test_e2e_serve import Server, cli
 
 PROBLEM_JSON = "application/problem+json"
@@ -366,7 +365,7 @@ def send_raw(port: int, data: bytes) -> bytes:
 
 @pytest.fixture
 def real_server(database_url: str) -> Iterator[tuple[Server, tuple[str, str]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    env = clean_env()
     env |= {"PHONEWAGON_DATABASE_URL": database_url, "PHONEWAGON_RATE_LIMIT": "100000/minute"}
     account = cli("accounts", "create", "Garbage Target", env=env)
     server = Server(["serve"], env)

@@ -121,6 +121,18 @@ def by_sid(calls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return mapped
 
 
+def assert_refused_whole(
+    database_url: str, database: Database, tenant: Tenant, path: Path, message: str
+) -> None:
+    """The import of `path` fails with `message` on stderr, no traceback, nothing written."""
+    result = run_import(database_url, path, tenant.account_id, "--json")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert stored_sids(database, tenant.account_id) == (0, 0)
+
+
 def stored_sids(database: Database, account_id: int) -> tuple[int, int]:
     """(calls, distinct sids) stored for the account."""
     with database.transaction() as tx:
@@ -665,12 +677,7 @@ def test_a_csv_that_is_not_utf8_is_refused_whole_and_nothing_is_written(
     path = tmp_path / "calls.csv"
     rows = "".join(f"CA{n},{tenant.campaign.id},{n}\n" for n in range(12_000))  # 2 batches and more
     path.write_bytes(f"sid,campaign_id,start_time\n{rows}".encode() + b"CA\xff,x,1\n")
-    result = run_import(database_url, path, tenant.account_id, "--json")
-    assert result.exit_code == 1
-    assert result.stdout == ""
-    assert "UTF-8" in result.stderr
-    assert "Traceback" not in result.output
-    assert stored_sids(database, tenant.account_id) == (0, 0)
+    assert_refused_whole(database_url, database, tenant, path, "UTF-8")
 
 
 def test_a_csv_cell_beyond_the_csv_modules_default_limit_is_a_row_error(
@@ -843,11 +850,13 @@ def test_a_csv_header_naming_a_field_twice_is_refused_and_nothing_is_written(
     campaign = tenant.campaign.id
     path = tmp_path / "calls.csv"
     path.write_text(f"sid,campaign_id,start_time,sid\nCA1,{campaign},1,CA2\n")
-    result = run_import(database_url, path, tenant.account_id, "--json")
-    assert result.exit_code == 1
-    assert result.stdout == ""
-    assert "calls.csv line 1: the header names 'sid' twice; nothing was imported" in result.stderr
-    assert stored_sids(database, tenant.account_id) == (0, 0)
+    assert_refused_whole(
+        database_url,
+        database,
+        tenant,
+        path,
+        "calls.csv line 1: the header names 'sid' twice; nothing was imported",
+    )
 
 
 @pytest.mark.parametrize(
@@ -870,11 +879,13 @@ def test_a_csv_quote_never_closed_is_refused_with_the_line_it_opens_on(
     ]
     path = tmp_path / "calls.csv"
     path.write_text("\n".join(lines) + "\n")
-    result = run_import(database_url, path, tenant.account_id, "--json")
-    assert result.exit_code == 1
-    assert result.stdout == ""
-    assert "calls.csv line 3: a quote opened in this row is never closed" in result.stderr
-    assert stored_sids(database, tenant.account_id) == (0, 0)
+    assert_refused_whole(
+        database_url,
+        database,
+        tenant,
+        path,
+        "calls.csv line 3: a quote opened in this row is never closed",
+    )
 
 
 def test_text_after_a_closing_csv_quote_is_refused_with_its_line(
@@ -885,11 +896,7 @@ def test_text_after_a_closing_csv_quote_is_refused_with_its_line(
     path.write_text(
         f'sid,campaign_id,start_time,status\nCA1,{campaign},1,\nCA2,{campaign},2,"busy"x\n'
     )
-    result = run_import(database_url, path, tenant.account_id, "--json")
-    assert result.exit_code == 1
-    assert result.stdout == ""
-    assert "calls.csv line 3: " in result.stderr
-    assert stored_sids(database, tenant.account_id) == (0, 0)
+    assert_refused_whole(database_url, database, tenant, path, "calls.csv line 3: ")
 
 
 def test_every_rejected_row_is_in_the_json_summary(

@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import logging
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.logs import JsonFormatter, format_exception, redact
-from server_testkit import FakeClock, Tenant, World
+from server_testkit import FakeClock, Tenant, World, clean_env
 from test_e2e_serve import Server, cli
 
 PHONE = "+19295550123"
@@ -273,7 +272,7 @@ def test_a_database_error_is_logged_without_its_message() -> None:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    variables = clean_env()
     return variables | {"PHONEWAGON_DATABASE_URL": f"sqlite:///{tmp_path / 'phonewagon.db'}"}
 
 

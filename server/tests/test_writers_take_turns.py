@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from phonewagon_server.db import open_database
+from phonewagon_server.db import Database, open_database
 from phonewagon_server.db.calls import lock_account_imports
 from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.errors import WriteConflict
-from server_testkit import NOW_MS, Tenant, World
+from server_testkit import NOW_MS, Tenant, World, clean_env
 from test_e2e_serve import Server
 
 COMMAND = str(Path(sys.executable).with_name("phonewagon-server"))
@@ -37,7 +37,7 @@ def sqlite_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(sqlite_file: Path) -> dict[str, str]:
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    variables = clean_env()
     return variables | {"PHONEWAGON_DATABASE_URL": f"sqlite:///{sqlite_file}"}
 
 
@@ -120,33 +120,25 @@ def start_import(postgres_url: str, path: Path, tenant: Tenant) -> subprocess.Po
 
 
 def test_an_import_waits_for_another_import_into_the_same_account_and_says_so(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, postgres_database: Database, tmp_path: Path
 ) -> None:
-    database = open_database(postgres_url)
-    upgrade(database)
-    tenant = World(database).tenant()
+    tenant = World(postgres_database).tenant()
     path = write_calls(tmp_path / "calls.jsonl", tenant, [f"CA{n:032x}" for n in range(10)])
-    try:
-        with database.transaction(write=True) as tx:
-            lock_account_imports(tx, tenant.account_id, on_wait=pytest.fail)
-            importing = start_import(postgres_url, path, tenant)
-            assert importing.stderr is not None
-            assert importing.stderr.readline().startswith("Waiting: another writer")
-        stdout, stderr = importing.communicate(timeout=60)
-    finally:
-        database.close()
+    with postgres_database.transaction(write=True) as tx:
+        lock_account_imports(tx, tenant.account_id, on_wait=pytest.fail)
+        importing = start_import(postgres_url, path, tenant)
+        assert importing.stderr is not None
+        assert importing.stderr.readline().startswith("Waiting: another writer")
+    stdout, stderr = importing.communicate(timeout=60)
     assert importing.returncode == 0, stderr
     assert json.loads(stdout)["inserted"] == 10
 
 
 def test_overlapping_imports_in_opposite_orders_both_land(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, postgres_database: Database, tmp_path: Path
 ) -> None:
     """Each touches the other's rows in the opposite order: without turns, a deadlock."""
-    database = open_database(postgres_url)
-    upgrade(database)
-    tenant = World(database).tenant()
-    database.close()
+    tenant = World(postgres_database).tenant()
     sids = [f"CA{n:032x}" for n in range(12_000)]
     rising = write_calls(tmp_path / "rising.jsonl", tenant, sids)
     falling = write_calls(tmp_path / "falling.jsonl", tenant, sids[::-1])
@@ -160,10 +152,11 @@ def test_overlapping_imports_in_opposite_orders_both_land(
     assert sum(r["updated"] for r in reports) == 12_000  # the second wrote other start times
 
 
-def test_a_deadlock_is_a_write_conflict_that_says_a_rerun_is_safe(postgres_url: str) -> None:
+def test_a_deadlock_is_a_write_conflict_that_says_a_rerun_is_safe(
+    postgres_database: Database,
+) -> None:
     """Two transactions that lock two calls in opposite orders: PostgreSQL rolls one back."""
-    database = open_database(postgres_url)
-    upgrade(database)
+    database = postgres_database
     world = World(database)
     tenant = world.tenant()
     world.calls(tenant, [NOW_MS, NOW_MS - 1])
@@ -188,7 +181,6 @@ def test_a_deadlock_is_a_write_conflict_that_says_a_rerun_is_safe(postgres_url: 
         writer.start()
     for writer in writers:
         writer.join(timeout=60)
-    database.close()
     assert sorted(outcomes) == [
         "committed",
         "rolled back: DeadlockDetected: deadlock detected",

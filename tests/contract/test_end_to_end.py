@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -15,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from server_testkit import clean_env
 
 BIN = Path(sys.executable).parent
 CALLS = 1_110  # 56 pages of 20: more than the 50 requests a minute allows
@@ -49,7 +50,7 @@ def free_port() -> int:
 @pytest.fixture
 def server_env(tmp_path: Path) -> dict[str, str]:
     """The operator's environment: a SQLite file and the default rate limit."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")}
+    clean = clean_env()
     return clean | {"PHONEWAGON_DATABASE_URL": f"sqlite:///{tmp_path / 'phonewagon.db'}"}
 
 
@@ -110,7 +111,7 @@ def test_a_pull_of_more_pages_than_the_rate_limit_allows_completes_exactly_witho
     assert report["inserted"] == CALLS
 
     output = tmp_path / "calls.jsonl"
-    client_env = {k: v for k, v in os.environ.items() if not k.startswith("PHONEWAGON_")} | {
+    client_env = clean_env() | {
         "PHONEWAGON_CLIENT_ID": account["client_id"],
         "PHONEWAGON_CLIENT_SECRET": account["client_secret"],
         "PHONEWAGON_BASE_URL": url,
