@@ -14,7 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from phonewagon_server.db.engine import Connection, Database, Dialect
-from phonewagon_server.db.migrations import v1_tables, v2_call_documents, v3_call_changes
+from phonewagon_server.db.migrations import (
+    v1_tables,
+    v2_call_documents,
+    v3_call_changes,
+    v4_live_calls,
+)
 
 _MIGRATION_LOCK = 7_406_920_001  # any constant shared by every worker
 
@@ -51,6 +56,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=v3_call_changes.SQLITE,
         postgresql=v3_call_changes.POSTGRESQL,
         then=v3_call_changes.cut_stored_tails,
+    ),
+    Migration(
+        version=4,
+        name="live calls: tracking numbers, callers, webhook states, recordings, the work queue",
+        sqlite=v4_live_calls.SQLITE,
+        postgresql=v4_live_calls.POSTGRESQL,
+        then=v4_live_calls.remember_callers,
     ),
 )
 
