@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import click
@@ -71,6 +72,10 @@ class Settings:
     metrics: bool = True
     metrics_allow: tuple[str, ...] = ()
     log_format: str = "json"
+    twilio_account_sid: str = ""
+    twilio_auth_tokens: tuple[str, ...] = ()
+    twilio_api_base: str = "https://api.twilio.com"
+    recordings_dir: Path = Path("recordings")
 
     @classmethod
     def from_env(
@@ -129,6 +134,8 @@ def _as_text(value: object) -> str:
         return "on" if value else "off"
     if isinstance(value, tuple):
         return ",".join(value)
+    if isinstance(value, Path):
+        return str(value)
     return str(value)
 
 
@@ -186,6 +193,34 @@ def normalize_public_url(url: str) -> str:
 
 def _verbatim(text: str, source: str) -> str:
     return text
+
+
+def _path(text: str, source: str) -> Path:
+    return Path(text)
+
+
+def parse_account_sid(text: str, name: str) -> str:
+    if not re.match(r"^AC[0-9a-f]{32}$", text.strip()):
+        raise ConfigurationError(f"{name} must be AC and 32 hexadecimal digits, not {text!r}")
+    return text.strip()
+
+
+def parse_tokens(text: str, name: str) -> tuple[str, ...]:
+    """`token` or `new,old` while a token is rotated: each accepted."""
+    tokens = tuple(token.strip() for token in text.split(",") if token.strip())
+    if not tokens or any(len(token) < 16 or not token.isalnum() for token in tokens):
+        raise ConfigurationError(
+            f"{name} must be one or more comma-separated Twilio auth tokens (32 letters and digits)"
+        )
+    return tokens
+
+
+def parse_api_base(text: str, name: str) -> str:
+    if not re.match(r"^https?://[^/?#\s@]+$", text.strip().rstrip("/")):
+        raise ConfigurationError(
+            f"{name} must be scheme://host[:port] with no path, such as https://api.twilio.com"
+        )
+    return text.strip().rstrip("/")
 
 
 def _rate(text: str, source: str) -> Rate:
@@ -364,6 +399,39 @@ SETTINGS = (
         default="`json` (`text` for `demo`)",
         help="Log lines on stderr",
         flag_type=click.Choice(LOG_FORMATS),
+    ),
+    Setting(
+        name="twilio_account_sid",
+        flag="",
+        variable="PHONEWAGON_TWILIO_ACCOUNT_SID",
+        default="none",
+        help="Your Twilio account (`AC...`): webhooks of another account are refused",
+        parse=parse_account_sid,
+    ),
+    Setting(
+        name="twilio_auth_tokens",
+        flag="",
+        variable="PHONEWAGON_TWILIO_AUTH_TOKEN",
+        default="none (webhooks refused)",
+        help="Its auth token, which signs the webhooks; `new,old` accepts both while you rotate",
+        parse=parse_tokens,
+    ),
+    Setting(
+        name="twilio_api_base",
+        flag="",
+        variable="PHONEWAGON_TWILIO_API_BASE",
+        default="`https://api.twilio.com`",
+        help="Where recordings are fetched from, and the only place they are fetched from",
+        parse=parse_api_base,
+    ),
+    Setting(
+        name="recordings_dir",
+        flag="--recordings-dir",
+        variable="PHONEWAGON_RECORDINGS_DIR",
+        default="`recordings` (here)",
+        help="The directory where fetched call recordings are kept",
+        parse=_path,
+        metavar="DIR",
     ),
     Setting(
         name="log_level",

@@ -2,8 +2,12 @@
 
 PhonewagonError
 ├── InvalidParameters   400  one or more query parameters are wrong (each one named)
+├── UnreadableBody      400  a body that is not its route's form
+├── InvalidField        400  a webhook's field is missing or of the wrong shape (named)
 ├── Unauthenticated     401  missing, unknown, wrong or revoked credentials (one answer for all)
+├── Forbidden           403  a webhook not signed by this deployment's Twilio account
 ├── NotFound            404  no such resource for this account (also: another account's)
+├── PayloadTooLarge     413  a body over its route's bound
 ├── RateLimited         429  the account (or a client address failing auth) is over its limit
 └── DatabaseUnavailable 503  the database cannot be reached; retry later
     ├── DatabaseTimeout 503  it answered, but a statement ran past its time limit
@@ -40,6 +44,34 @@ class InvalidParameters(PhonewagonError):
         names = ", ".join(e.name for e in errors)
         super().__init__(f"Check the query parameters: {names}.")
         self.errors = errors
+
+
+class UnreadableBody(PhonewagonError):
+    status = 400
+    slug = "unreadable-body"
+    title = "Unreadable Request Body"
+
+
+class InvalidField(PhonewagonError):
+    status = 400
+    slug = "invalid-field"
+    title = "Invalid Field"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"The field {field} {problem}.")
+        self.field = field
+
+
+class Forbidden(PhonewagonError):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class PayloadTooLarge(PhonewagonError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload Too Large"
 
 
 class Unauthenticated(PhonewagonError):

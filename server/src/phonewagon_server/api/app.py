@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -13,18 +15,21 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp
 
-from phonewagon_server.api import calls, companies, health, openapi, problems
+from phonewagon_server.api import calls, companies, health, openapi, problems, recordings
 from phonewagon_server.api.context import AppContext
 from phonewagon_server.api.edge import Edge
 from phonewagon_server.api.metrics import Metrics, metrics_endpoint
 from phonewagon_server.api.responses import JSONResponse
-from phonewagon_server.api.routing import Auth, Policies, PolicyRoute, endpoint
+from phonewagon_server.api.routing import Auth, Body, Policies, PolicyRoute, endpoint
 from phonewagon_server.api.security import RequestLimits, SecurityHeaders, cors_middleware
 from phonewagon_server.config import Settings
 from phonewagon_server.credentials import VerifiedCredentials
 from phonewagon_server.db import Database
 from phonewagon_server.errors import PhonewagonError
+from phonewagon_server.queue import JobQueue
 from phonewagon_server.ratelimit import Clock, build_limiter
+from phonewagon_server.twilio import webhooks
+from phonewagon_server.twilio.workers import LiveWorkers
 
 
 def api_routes() -> list[PolicyRoute]:
@@ -33,6 +38,15 @@ def api_routes() -> list[PolicyRoute]:
         endpoint("/companies", companies.get_companies, auth=Auth.ACCOUNT, short=True),
         endpoint("/campaigns", companies.get_campaigns, auth=Auth.ACCOUNT, short=True),
         endpoint("/calls", calls.get_calls, auth=Auth.ACCOUNT),  # pages: in a worker thread
+        endpoint("/call-recordings/{sid}/file", recordings.get_recording_file, auth=Auth.ACCOUNT),
+        *(
+            endpoint(path, hook, auth=Auth.TWILIO_SIGNATURE, body=Body.FORM, methods=("POST",))
+            for path, hook in (
+                ("/twilio/voice", webhooks.voice),
+                ("/twilio/status", webhooks.status),
+                ("/twilio/recording", webhooks.recording),
+            )
+        ),
         endpoint("/healthz", health.healthz, auth=Auth.PUBLIC),
         endpoint("/readyz", health.readyz, auth=Auth.PUBLIC),
     ]
@@ -44,7 +58,10 @@ def create_app(
     *,
     wall_clock: Callable[[], float] = time.time,
     monotonic: Clock = time.monotonic,
+    background: bool = True,
 ) -> Starlette:
+    """The app; with `background`, its lifespan runs the live workers (`twilio.workers`)
+    beside it. Tests that drive them step by step use `app.state.live_workers` instead."""
     documented = api_routes()
     spec = openapi.build_openapi(settings.public_url, documented)
     docs = openapi.render_docs(spec)
@@ -77,6 +94,9 @@ def create_app(
         },
     )
     app.router.redirect_slashes = False  # its redirects would be built from the Host header
+    queue = JobQueue.beside(database)
+    app.state.live_workers = workers = LiveWorkers(database, queue, settings)
+    app.router.lifespan_context = _running(workers, queue, background=background)
     app.state.context = AppContext(
         settings=settings,
         database=database,
@@ -85,10 +105,27 @@ def create_app(
         verified_credentials=VerifiedCredentials(
             settings.credential_cache_seconds, clock=monotonic
         ),
+        queue=queue,
         wall_clock=wall_clock,
         short_work_inline=database.dialect == "sqlite" and settings.redis_url is None,
     )
     return app
+
+
+def _running(
+    workers: LiveWorkers, queue: JobQueue, *, background: bool
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if background:
+            workers.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(workers.stop)
+            queue.close()
+
+    return lifespan
 
 
 class PhonewagonApp(Starlette):

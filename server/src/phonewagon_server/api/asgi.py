@@ -23,9 +23,12 @@ def app_from_env() -> Starlette:
     database = open_database(settings.database_url)
     app = create_app(settings, database)
 
+    running = app.router.lifespan_context
+
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
+    async def lifespan(started: Starlette) -> AsyncIterator[None]:
+        async with running(started):
+            yield
         database.close()
 
     app.router.lifespan_context = lifespan

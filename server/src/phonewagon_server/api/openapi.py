@@ -68,6 +68,11 @@ RATE_LIMIT = ("RateLimit-Policy", "RateLimit")
 ERRORS = {400: "InvalidParameters", 401: "Unauthenticated", 404: "NotFound", 405: "NotAllowed",
           413: "BodyRefused", 414: "URLTooLong", 429: "RateLimited", 431: "HeadersTooLarge",
           500: "InternalError", 503: "DatabaseUnavailable"}  # fmt: skip
+WEBHOOKS = (
+    ("/twilio/voice", "Twilio voice webhook", "A call rings a tracking number."),
+    ("/twilio/status", "Twilio status callback", "A call's status moved."),
+    ("/twilio/recording", "Twilio recording callback", "A call's recording is ready."),
+)
 # Refused before any endpoint, for the request's size or shape: on every API path.
 REFUSALS = (413, 414, 431)
 
@@ -268,6 +273,8 @@ def _security(auth: Auth) -> list[Json]:
         return [{"basicAuth": []}]
     if auth is Auth.PUBLIC:
         return []
+    if auth is Auth.TWILIO_SIGNATURE:
+        return [{"twilioSignature": []}]
     assert_never(auth)
 
 
@@ -318,6 +325,14 @@ def build_openapi(public_url: str, routes: Iterable[PolicyRoute]) -> dict[str, A
                 400, 401, 404, 429, 503, *REFUSALS, params=tuple(PARAMETERS)),
             "/healthz": _get("Liveness", "The process answers. No credentials needed.",
                 f'curl "{base}/healthz"', _ok("Alive.", "Health", {"status": "ok"}, public=True)),
+            "/call-recordings/{sid}/file": _get("A call's recording", "The audio of the "
+                "call's recording (its `recording_url`), with range requests.",
+                f'{curl} -O "{base}/call-recordings/CA9d0462dd32f10134829dde342c1ec85c/file"',
+                {"description": "The audio.", "content": {"audio/x-wav": {}, "audio/mpeg": {}}},
+                401, 404, 429, 503, *REFUSALS),
+            **{path: {"post": {"summary": summary, "description": text,
+                "responses": {"200": {"description": "TwiML.", "content": {"text/xml": {}}}}}}
+               for path, summary, text in WEBHOOKS},
             "/readyz": _get("Readiness", "The database answers too. No credentials needed.",
                 f'curl "{base}/readyz"',
                 _ok("Ready to serve.", "Health", {"status": "ready"}, public=True), 503),
@@ -325,7 +340,10 @@ def build_openapi(public_url: str, routes: Iterable[PolicyRoute]) -> dict[str, A
         "components": {
             "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic", "description":
                 "HTTP Basic auth on every API request: the client id is the username, the "
-                "client secret the password."}},
+                "client secret the password."},
+                "twilioSignature": {"type": "apiKey", "in": "header",
+                "name": "X-Twilio-Signature", "description": "Twilio's signature of the "
+                "webhook: HMAC-SHA1 by the auth token of the public URL and the fields."}},
             "parameters": PARAMETERS,
             "schemas": _schemas(),
             "responses": _error_responses(base),
@@ -433,7 +451,11 @@ def render_docs(spec: dict[str, Any]) -> str:
         "<code>Retry-After</code> seconds and it will be admitted.</p>",
         _table(("Header", "Example", "Meaning"), limit_rows),
         '<h2 id="endpoints">Endpoints</h2>',
-        *(_endpoint(spec, path, item["get"]) for path, item in spec["paths"].items()),
+        *(
+            _endpoint(spec, path, item["get"])
+            for path, item in spec["paths"].items()
+            if "get" in item and "x-codeSamples" in item["get"] and path != "/call-recordings/{sid}/file"
+        ),
         '<h2 id="pagination">Pagination</h2>',
         "<p>Calls come newest first (<code>start_time</code>, then <code>id</code>, descending), "
         f"at most {esc(str(page_size))} a page (fewer with <code>page_size</code>). While more "

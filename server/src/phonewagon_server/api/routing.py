@@ -13,15 +13,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, assert_never, cast, overload
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from phonewagon_server.api.auth import authorize
 from phonewagon_server.api.context import context_of
+from phonewagon_server.api.webhook_auth import Form, signed_form
 
 Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 AccountHandler = Callable[[Request, int], Response]  # the request, and its account's id
+SignedHandler = Callable[[Request, Form], Response]  # the request, and its signed form
 HeaderProfile = Literal["api", "docs"]  # see `api.security.SecurityHeaders`
 
 
@@ -30,14 +33,15 @@ class Auth(Enum):
 
     ACCOUNT = "account"  # HTTP Basic, then one unit of the account's quota: `api.auth.authorize`
     PUBLIC = "public"  # nothing
-    # To come: TWILIO_SIGNATURE for the call webhooks, SESSION for a dashboard.
+    # X-Twilio-Signature over the public URL and the form: `api.webhook_auth.signed_form`
+    TWILIO_SIGNATURE = "twilio-signature"
 
 
 class Body(Enum):
     """The request body a route reads; any other is refused 413 before routing."""
 
     NONE = "none"
-    # To come with the webhooks: FORM, a urlencoded form up to a size bound.
+    FORM = "form"  # application/x-www-form-urlencoded, up to `webhook_auth.MAX_FORM_BYTES`
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,19 @@ def endpoint(
 @overload
 def endpoint(
     path: str,
+    handler: SignedHandler,
+    *,
+    auth: Literal[Auth.TWILIO_SIGNATURE],
+    body: Literal[Body.FORM],
+    headers: HeaderProfile = "api",
+    methods: Collection[str],
+    include_in_schema: bool = True,
+) -> PolicyRoute: ...
+
+
+@overload
+def endpoint(
+    path: str,
     handler: Handler,
     *,
     auth: Literal[Auth.PUBLIC],
@@ -95,7 +112,7 @@ def endpoint(
 
 def endpoint(
     path: str,
-    handler: AccountHandler | Handler,
+    handler: AccountHandler | SignedHandler | Handler,
     *,
     auth: Auth,
     short: bool = False,
@@ -108,11 +125,14 @@ def endpoint(
 
     An `Auth.ACCOUNT` handler is a blocking function given the request's account id; `short`
     says its work (authentication included) is small enough for `AppContext.run_short`, else it
-    runs in a worker thread. A public handler is routed as it is, blocking or async.
+    runs in a worker thread. A `Auth.TWILIO_SIGNATURE` handler is a blocking function given
+    the signed form, run in a worker thread. A public handler is routed as it is.
     """
     routed: Handler
     if auth is Auth.ACCOUNT:
         routed = _authorized(cast(AccountHandler, handler), short=short)
+    elif auth is Auth.TWILIO_SIGNATURE:
+        routed = _signed(cast(SignedHandler, handler))
     elif auth is Auth.PUBLIC:
         routed = cast(Handler, handler)
     else:
@@ -138,6 +158,14 @@ def _authorized(handler: AccountHandler, *, short: bool) -> Handler:
         return await context_of(request).run_short(authorized, request)
 
     return authorized_short
+
+
+def _signed(handler: SignedHandler) -> Handler:
+    async def signed(request: Request) -> Response:
+        form = await signed_form(request)
+        return await run_in_threadpool(handler, request, form)
+
+    return signed
 
 
 class Policies:

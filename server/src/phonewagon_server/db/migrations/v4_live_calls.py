@@ -28,12 +28,12 @@ _TABLES = (
     first_sid TEXT NOT NULL,
     PRIMARY KEY (company_id, from_number)
 )""",
-    # What the webhooks have said of a call so far, folded into one JSON state.
+    # What the webhooks have said of a call so far, folded into one JSON state. By sid alone:
+    # Twilio's call sids are unique, and a recording callback names no number to go by.
     """CREATE TABLE live_calls (
+    sid TEXT PRIMARY KEY,
     account_id BIGINT NOT NULL,
-    sid TEXT NOT NULL,
-    state TEXT NOT NULL,
-    PRIMARY KEY (account_id, sid)
+    state TEXT NOT NULL
 )""",
     """CREATE TABLE call_recordings (
     account_id BIGINT NOT NULL,

@@ -1,0 +1,35 @@
+"""`/call-recordings/<sid>/file`: a call's recording, to the account that owns the call."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from phonewagon_server.api.context import context_of
+from phonewagon_server.errors import NotFound
+
+CALL_SID_MAX_CHARS = 64
+
+
+def get_recording_file(request: Request, account_id: int) -> Response:
+    """The audio, with range requests; 404 for a call of another account or without one."""
+    sid = request.path_params["sid"]
+    if len(sid) > CALL_SID_MAX_CHARS:
+        raise NotFound("There is no recording of that call.")
+    context = context_of(request)
+    with context.database.transaction() as tx:
+        row = tx.fetchone(
+            "SELECT stored_as, content_type FROM call_recordings"
+            " WHERE account_id = ? AND call_sid = ?",
+            (account_id, sid),
+        )
+    path = context.settings.recordings_dir / row[0] if row else None
+    if path is None or not path.is_file():
+        raise NotFound("There is no recording of that call.")
+    extension = path.suffix.lstrip(".")
+    return FileResponse(
+        path,
+        media_type=row[1] if row else None,
+        filename=f"{sid}.{extension}",
+        content_disposition_type="inline",
+    )

@@ -1,0 +1,91 @@
+"""Applying what the webhooks said to the calls: through the one write path of calls."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Literal
+
+from phonewagon_server.db import Database
+from phonewagon_server.db import companies as company_rows
+from phonewagon_server.db.calls import write_call
+from phonewagon_server.db.engine import Connection
+from phonewagon_server.db.numbers import find_number
+from phonewagon_server.twilio.events import CallEvent
+from phonewagon_server.twilio.live_calls import (
+    LiveCall,
+    account_of_live_call,
+    as_call,
+    first_time_caller,
+    merge,
+    read_live_call,
+    save_live_call,
+    start,
+)
+
+logger = logging.getLogger(__name__)
+Applied = Literal["applied", "no such number"]
+
+
+class CallNotKnownYet(LookupError):
+    """A recording arrived before any webhook that says which number the call rang: later."""
+
+
+def apply_event(database: Database, event: CallEvent) -> Applied:
+    """Fold `event` into its call and write the call; a call to a number we do not have (any
+    more) with nothing stored yet is left alone."""
+    with database.transaction() as tx:
+        number = find_number(tx, event.to_number)
+        account_id = number.account_id if number else account_of_live_call(tx, event.call_sid)
+    if account_id is None:
+        return "no such number"
+    with database.transaction(write=True, changing=account_id) as tx:
+        live = read_live_call(tx, event.call_sid)
+        if live is None:
+            if (number := find_number(tx, event.to_number)) is None:
+                return "no such number"
+            live = start(event, number)
+        else:
+            live = merge(live, event)
+        _store(tx, live)
+    return "applied"
+
+
+def attach_recording(
+    database: Database,
+    *,
+    call_sid: str,
+    recording_sid: str,
+    stored_as: str,
+    content_type: str,
+    size: int,
+    url: str,
+) -> None:
+    """Keep a fetched recording with its call, whose `recording_url` becomes `url`."""
+    with database.transaction() as tx:
+        account_id = account_of_live_call(tx, call_sid)
+    if account_id is None:
+        raise CallNotKnownYet(call_sid)
+    with database.transaction(write=True, changing=account_id) as tx:
+        live = read_live_call(tx, call_sid)
+        if live is None:
+            raise CallNotKnownYet(call_sid)
+        tx.execute(
+            "INSERT INTO call_recordings (account_id, call_sid, recording_sid, stored_as,"
+            " content_type, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account_id, call_sid) DO UPDATE SET recording_sid ="
+            " excluded.recording_sid, stored_as = excluded.stored_as,"
+            " content_type = excluded.content_type, size = excluded.size",
+            (account_id, call_sid, recording_sid, stored_as, content_type, size, live.start_time),
+        )
+        _store(tx, dataclasses.replace(live, recording_url=url))
+
+
+def _store(tx: Connection, live: LiveCall) -> None:
+    if live.is_first_time_caller is None:
+        live = dataclasses.replace(live, is_first_time_caller=first_time_caller(tx, live))
+    save_live_call(tx, live)
+    campaign = company_rows.get_campaign(tx, live.campaign_id)
+    if campaign is None:  # campaigns are never deleted; a number always names one
+        raise LookupError(f"campaign {live.campaign_id} of call {live.sid} is gone")
+    write_call(tx, as_call(live, campaign), campaign)

@@ -1,0 +1,260 @@
+"""The voice and status webhooks: what they answer, what they store, in any order, any number of
+times, and what they refuse."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from live_kit import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    BUSINESS,
+    OLD_TOKEN,
+    PUBLIC_URL,
+    TRACKING,
+    Live,
+    live_deployment,
+    live_settings,
+    replaced,
+    without,
+)
+from phonewagon_server.db import Database
+from phonewagon_server.twilio.simulator import SimulatedCall, Webhook, events, random_call
+
+API_BASE = "https://api.twilio.com"
+
+
+@pytest.fixture
+def live(database: Database, tmp_path: Path) -> Iterator[Live]:
+    yield from live_deployment(database, live_settings(tmp_path / "recordings"))
+
+
+def call_to(number: str = TRACKING, **given: object) -> SimulatedCall:
+    return random_call(random.Random(str(given)), to_number=number, **given)  # type: ignore[arg-type]
+
+
+def hooks(call: SimulatedCall) -> list[Webhook]:
+    return events(call, account_sid=ACCOUNT_SID, api_base=API_BASE)
+
+
+def test_a_call_is_forwarded_recorded_and_stored(live: Live) -> None:
+    call = call_to(final_status="completed", duration=95)
+    voice, *statuses, _recording = hooks(call)
+    answer = live.twilio.send(voice)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/xml; charset=utf-8"
+    dial = ET.fromstring(answer.content).find("Dial")
+    assert dial is not None
+    assert dial.findtext("Number") == BUSINESS
+    assert dial.get("recordingStatusCallback") == f"{PUBLIC_URL}/twilio/recording"
+    assert dial.get("record", "").startswith("record-from-")
+    live.workers.run_until_idle()
+    (stored,) = live.calls()
+    assert stored["sid"] == call.sid
+    assert stored["status"] == "ringing"
+    assert stored["from_number"] == call.from_number
+    assert stored["to_number"] == TRACKING
+    assert stored["direction"] == "inbound"
+    assert stored["campaign_id"] == live.number.campaign_id
+    assert stored["company_id"] == live.number.company_id
+    assert stored["user_source"] == live.tenant.campaign.name
+    assert stored["is_first_time_caller"] is True
+    expected_name = call.caller_name or f"{call.from_city}, {call.from_state}"
+    assert stored["contact_name"] == expected_name
+    for status in statuses:
+        assert live.twilio.send(status).status_code == 200
+    live.workers.run_until_idle()
+    (done,) = live.calls()
+    assert (done["status"], done["duration"]) == ("completed", 95)
+    assert done["start_time"] == stored["start_time"]
+    assert done["updated_at"] > stored["updated_at"]
+
+
+def test_an_unknown_number_is_declined_and_nothing_is_stored(live: Live) -> None:
+    voice, status, *_ = hooks(call_to("+18445550199"))
+    answer = ET.fromstring(live.twilio.send(voice).content)
+    assert answer.findtext("Say")
+    assert answer.find("Hangup") is not None
+    assert answer.find("Dial") is None
+    assert live.twilio.send(status).status_code == 200
+    live.workers.run_until_idle()
+    assert live.calls() == []
+
+
+STATUS_ORDERS = list(itertools.permutations(range(4)))  # the voice webhook and three statuses
+
+
+@pytest.mark.parametrize("order", STATUS_ORDERS[::5] + [STATUS_ORDERS[-1]])
+def test_any_order_and_any_repetition_ends_in_the_right_call(
+    live: Live, order: tuple[int, ...]
+) -> None:
+    call = call_to(final_status="completed", duration=61)
+    webhooks = hooks(call)[:4]
+    rng = random.Random(str(order))
+    for index in order:
+        for _ in range(rng.randint(1, 3)):
+            assert live.twilio.send(webhooks[index]).status_code == 200
+        if rng.random() < 0.5:
+            live.workers.run_until_idle()  # applied between deliveries, or all at the end
+    live.workers.run_until_idle()
+    (stored,) = live.calls()
+    assert (stored["status"], stored["duration"]) == ("completed", 61)
+    assert stored["from_number"] == call.from_number
+    assert stored["is_first_time_caller"] is True
+
+
+def test_every_permutation_of_the_status_events_sent_concurrently(live: Live) -> None:
+    rng = random.Random(7)
+    calls = [
+        call_to(final_status="completed", duration=10 + n, from_number=f"+1415555{n:04d}")
+        for n in range(24)
+    ]
+    for order, call in zip(itertools.permutations(range(4)), calls, strict=True):
+        webhooks = hooks(call)[:4]
+        live.twilio.deliver([webhooks[i] for i in order], rng=rng, repeat=3, concurrency=4)
+    live.workers.run_until_idle()
+    stored = {c["sid"]: c for c in live.calls()}
+    assert set(stored) == {call.sid for call in calls}
+    for call in calls:
+        assert (stored[call.sid]["status"], stored[call.sid]["duration"]) == (
+            "completed",
+            call.duration,
+        )
+
+
+def test_a_late_ringing_never_undoes_a_final_status(live: Live) -> None:
+    call = call_to(final_status="busy")
+    voice, ringing, busy = hooks(call)
+    live.twilio.deliver([busy, voice, ringing, ringing])
+    live.workers.run_until_idle()
+    (stored,) = live.calls()
+    assert (stored["status"], stored["duration"]) == ("busy", 0)
+
+
+def test_first_time_caller_is_per_company_and_once(live: Live) -> None:
+    caller = "+12125550123"
+    first, second = (
+        call_to(from_number=caller, final_status="completed", duration=5),
+        call_to(from_number=caller, final_status="no-answer"),
+    )
+    live.twilio.deliver([hooks(first)[0], hooks(second)[0]])
+    live.workers.run_until_idle()
+    flags = {c["sid"]: c["is_first_time_caller"] for c in live.calls()}
+    assert flags == {first.sid: True, second.sid: False}
+
+
+@pytest.mark.parametrize(
+    ("token", "tamper", "url"),
+    [
+        ("", False, PUBLIC_URL),  # unsigned
+        (AUTH_TOKEN, True, PUBLIC_URL),  # a field changed after signing
+        ("e" * 32, False, PUBLIC_URL),  # another account's token
+        (AUTH_TOKEN, False, "http://internal:8000"),  # signed for the proxy-facing URL
+    ],
+)
+def test_a_webhook_not_signed_by_us_is_refused_and_writes_nothing(
+    live: Live, token: str, tamper: bool, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    live.twilio.public_url = url
+    voice = hooks(call_to())[0]
+    with caplog.at_level(logging.WARNING, logger="phonewagon_server.webhooks"):
+        if token:
+            answer = live.twilio.send(voice, tamper=tamper, token=token)
+        else:
+            answer = live.client.post("/twilio/voice", data=dict(voice.params))
+    assert answer.status_code == 403
+    assert answer.headers["content-type"] == "application/problem+json"
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 1
+    assert AUTH_TOKEN not in refusals[0] and "e" * 32 not in refusals[0]
+    assert live.queued() == 0
+    live.workers.run_until_idle()
+    assert live.calls() == []
+
+
+def test_the_old_token_still_signs_while_it_is_rotated(live: Live) -> None:
+    assert live.twilio.send(hooks(call_to())[0], token=OLD_TOKEN).status_code == 200
+    assert live.queued() == 1
+
+
+BAD_FIELDS = [
+    ("CallSid", None, "is missing"),
+    ("CallSid", "", "is missing"),
+    ("CallSid", "CA123", "must be CA and 32"),
+    ("CallSid", "CA" + "x" * 32, "must be CA and 32"),
+    ("CallSid", "CA" + "a" * 5000, "longer than"),
+    ("AccountSid", "AC" + "b" * 32, "not this deployment's"),
+    ("AccountSid", None, "is missing"),
+    ("To", None, "is missing"),
+    ("To", "8445550102", "E.164"),
+    ("To", "+1844555010299999", "E.164"),
+    ("From", "", "is missing"),
+    ("From", "<script>", "E.164"),
+    ("Direction", "sideways", "must be one of"),
+    ("CallStatus", "exploded", "must be one of"),
+    ("CallerName", "x" * 500, "up to 128"),
+    ("FromCity", "line\nbreak", "printable"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), BAD_FIELDS)
+def test_a_bad_voice_field_is_a_clear_400_and_nothing_is_stored(
+    live: Live, field: str, value: str | None, message: str
+) -> None:
+    voice = hooks(call_to())[0]
+    params = without(voice.params, field) if value is None else replaced(voice.params, field, value)
+    answer = live.twilio.send(Webhook(voice.path, params))
+    assert answer.status_code == 400, answer.text
+    assert field in answer.json()["detail"] and message in answer.json()["detail"]
+    assert live.queued() == 0
+    assert live.client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("SequenceNumber", "-1", "whole number"),
+        ("SequenceNumber", "1e3", "whole number"),
+        ("SequenceNumber", "99999999999", "whole number"),
+        ("CallDuration", "forever", "whole number"),
+        ("CallDuration", "9" * 40, "whole number"),
+        ("CallStatus", "", "is missing"),
+    ],
+)
+def test_a_bad_status_field_is_a_clear_400(
+    live: Live, field: str, value: str, message: str
+) -> None:
+    status = hooks(call_to(final_status="completed", duration=3))[3]
+    answer = live.twilio.send(Webhook(status.path, replaced(status.params, field, value)))
+    assert answer.status_code == 400
+    assert message in answer.json()["detail"]
+    assert live.queued() == 0
+
+
+def test_malformed_bodies_are_refused(live: Live) -> None:
+    voice = hooks(call_to())[0]
+    twice = Webhook(voice.path, (*voice.params, ("To", "+18445550103")))
+    assert live.twilio.send(twice).status_code == 400
+    huge = live.client.post(
+        "/twilio/voice",
+        content=b"a=" + b"x" * 70_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert huge.status_code == 413
+    as_json = live.client.post("/twilio/voice", json=dict(voice.params))
+    assert as_json.status_code == 400
+    not_utf8 = live.client.post(
+        "/twilio/voice",
+        content=b"To=%ff%fe",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert not_utf8.status_code == 400
+    assert live.client.get("/twilio/voice").status_code == 405
+    assert live.queued() == 0
