@@ -151,12 +151,14 @@ def random_call(
 def events(
     call: SimulatedCall, *, account_sid: str, api_base: str, timestamp: datetime | None = None
 ) -> list[Webhook]:
-    """The webhooks Twilio sends for `call`, in order, the first at `timestamp` (default now).
+    """The webhooks Twilio sends for `call`, in order, the first at `timestamp` (default now;
+    a naive one is read as UTC).
 
     The voice webhook asks what to do; status callbacks follow (ringing, in-progress once
     answered, then the final status); a completed call's recording is announced last.
     """
-    start = (timestamp or datetime.now(UTC)).astimezone(UTC)
+    start = timestamp or datetime.now(UTC)
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
     answered = call.final_status == "completed"
     settled = start + timedelta(
         seconds=NO_ANSWER_SECONDS if call.final_status == "no-answer" else RING_SECONDS

@@ -47,8 +47,10 @@ class LiveWorkers:
         settings: Settings,
         *,
         http: httpx.Client | None = None,
+        fetch_lease_ms: int = FETCH_LEASE_MS,
     ) -> None:
         self.database = database
+        self._leases = {CALL_EVENT: EVENT_LEASE_MS, FETCH_RECORDING: fetch_lease_ms}
         self.queue = queue
         self.settings = settings
         self.store = RecordingStore(settings.recordings_dir)
@@ -93,8 +95,7 @@ class LiveWorkers:
                 self.queue.arrived.clear()
 
     def _run_once(self, kind: str, work: Callable[[Job], None]) -> int:
-        lease = EVENT_LEASE_MS if kind == CALL_EVENT else FETCH_LEASE_MS
-        jobs = self.queue.claim([kind], limit=20, lease_ms=lease)
+        jobs = self.queue.claim([kind], limit=20, lease_ms=self._leases[kind])
         for job in jobs:
             self._attempt(job, work)
         return len(jobs)
