@@ -174,7 +174,7 @@ WRITERS, WRITES, CALLS = 4, 60, 8
 
 def _write_changes(url: str, account_id: int, campaign: Campaign, writer: int) -> None:
     database = open_database(url)
-    rng = random.Random(writer)  # noqa: S311 - test data
+    rng = random.Random(writer)
     try:
         for n in range(WRITES):
             sid = f"CA-shared-{rng.randrange(CALLS)}"

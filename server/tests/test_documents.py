@@ -95,7 +95,7 @@ def test_a_document_spliced_with_its_id_is_the_reference_rendering(
 
 
 def _unusual_calls(count: int, campaign_id: str) -> list[dict[str, Any]]:
-    rng = random.Random(2212)  # noqa: S311 - test data, reproducible
+    rng = random.Random(2212)
     calls = []
     for n in range(count):
         fields: dict[str, Any] = {name: rng.choice(UNUSUAL) for name in CALL_STRING_FIELDS}

@@ -66,7 +66,7 @@ def planned(
 
 def _fill(database: Database) -> dict[str, CallQuery]:
     world = World(database)
-    rng = random.Random(20240501)  # noqa: S311 - reproducible data, not a secret
+    rng = random.Random(20240501)
     tenant, (_, second), campaigns = world.spread_tenant("Planned Agency")
     for campaign in campaigns:
         times = [NOW_MS - rng.randrange(YEAR_MS // 1000) * 1000 for _ in range(CALLS_PER_CAMPAIGN)]

@@ -75,7 +75,7 @@ def received(request: httpx.Request) -> Received:
 
 
 def seeded(seed: int) -> random.Random:
-    return random.Random(seed)  # noqa: S311 - reproducible test data, not a secret
+    return random.Random(seed)
 
 
 def completed_call(seed: int = 1) -> SimulatedCall:

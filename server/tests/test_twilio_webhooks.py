@@ -91,7 +91,7 @@ def test_an_unknown_number_is_declined_and_nothing_is_stored(live: Live) -> None
 STATUS_ORDERS = list(itertools.permutations(range(4)))  # the voice webhook and three statuses
 
 
-@pytest.mark.parametrize("order", STATUS_ORDERS[::5] + [STATUS_ORDERS[-1]])
+@pytest.mark.parametrize("order", STATUS_ORDERS)
 def test_any_order_and_any_repetition_ends_in_the_right_call(
     live: Live, order: tuple[int, ...]
 ) -> None:
@@ -173,7 +173,8 @@ def test_a_webhook_not_signed_by_us_is_refused_and_writes_nothing(
     assert answer.headers["content-type"] == "application/problem+json"
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(refusals) == 1
-    assert AUTH_TOKEN not in refusals[0] and "e" * 32 not in refusals[0]
+    assert AUTH_TOKEN not in refusals[0]
+    assert "e" * 32 not in refusals[0]
     assert live.queued() == 0
     live.workers.run_until_idle()
     assert live.calls() == []
@@ -212,7 +213,8 @@ def test_a_bad_voice_field_is_a_clear_400_and_nothing_is_stored(
     params = without(voice.params, field) if value is None else replaced(voice.params, field, value)
     answer = live.twilio.send(Webhook(voice.path, params))
     assert answer.status_code == 400, answer.text
-    assert field in answer.json()["detail"] and message in answer.json()["detail"]
+    assert field in answer.json()["detail"]
+    assert message in answer.json()["detail"]
     assert live.queued() == 0
     assert live.client.get("/healthz").status_code == 200
 

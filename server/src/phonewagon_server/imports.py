@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Literal
 import orjson
 
 from phonewagon_server.db import Database
+from phonewagon_server.db.callers import remember_callers
 from phonewagon_server.db.calls import (
     STORED_FIELDS,
     bulk_writes,
@@ -124,18 +125,21 @@ def import_calls(
         lock_account_imports(tx, account_id, on_wait=on_wait)
         campaigns = {c.id: c for c in list_campaigns(tx, account_id)}
         batch: dict[str, tuple[Any, ...]] = {}
+        callers: set[tuple[int, str]] = set()
         with _BatchWriter(tx, account_id, _Tally(report)) as writer:
             for line, record in records:
                 try:
-                    row = validate_record(record, campaigns)
+                    row, caller = validate_record(record, campaigns)
                 except RowError as exc:
                     report.errors.append((line, str(exc)))
                     continue
                 batch[row[_SID_INDEX]] = row  # a sid repeated in the batch keeps its last row
+                callers.add((row[0], caller))
                 if len(batch) >= BATCH_SIZE:
                     writer.write(batch)
                     batch = {}
             writer.write(batch)
+        remember_callers(tx, callers)
     return report
 
 
@@ -309,8 +313,9 @@ class _CsvRecord(dict[str, str]):
     """A CSV row: every value is text, so types are read from it rather than checked."""
 
 
-def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any, ...]:
-    """One row of `db.calls.STORED_FIELDS` from a parsed record, or RowError saying why not."""
+def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[tuple[Any, ...], str]:
+    """One row of `db.calls.STORED_FIELDS` from a parsed record, and its caller (`from_number`),
+    or RowError saying why not."""
     if isinstance(record, RowError):
         raise record
     if not isinstance(record, dict):
@@ -330,13 +335,14 @@ def validate_record(record: Any, campaigns: Mapping[str, Campaign]) -> tuple[Any
     campaign = campaigns.get(call["campaign_id"])
     if campaign is None:
         raise RowError(f"unknown campaign_id {_shown(call['campaign_id'])} for this account")
-    return (
+    row = (
         campaign.company_id,
         campaign.id,
         call["start_time"],
         call["sid"],
         *render_fields(call, campaign),
     )
+    return row, str(call.get("from_number") or "")
 
 
 def _sid_error(sid: Any) -> RowError:

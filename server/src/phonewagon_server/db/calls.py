@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from phonewagon_server.db.callers import remember_callers
 from phonewagon_server.db.engine import NOW_MS_SQL, Connection, Row, live_lease_holders
 from phonewagon_server.documents import read_document, render_call
 from phonewagon_server.models import Call, CallQuery, Campaign, ChangeQuery
@@ -325,17 +326,22 @@ def write_calls(
     tx: Connection, calls: Iterable[Call], campaigns: Mapping[str, Campaign]
 ) -> UpsertCounts:
     """`write_call` for many calls of one account at once (the demo, test worlds), each in its
-    campaign of `campaigns`, merged by `upsert_calls`."""
+    campaign of `campaigns`, merged by `upsert_calls`; their callers remembered."""
     rows: dict[str, tuple[Any, ...]] = {}
     account_ids = set()
+    callers = set()
     for call in calls:
         campaign = campaigns[call.campaign_id]
         account_ids.add(campaign.account_id)
+        callers.add((campaign.company_id, call.from_number))
         document = render_call(call, campaign)
         rows[call.sid] = (campaign.company_id, campaign.id, call.start_time, call.sid, *document)
     if len(account_ids) > 1:
         raise ValueError("write_calls writes the calls of one account at a time")
-    return upsert_calls(tx, account_ids.pop(), list(rows.values())) if rows else UpsertCounts()
+    if not rows:
+        return UpsertCounts()
+    remember_callers(tx, callers)
+    return upsert_calls(tx, account_ids.pop(), list(rows.values()))
 
 
 def read_call(tx: Connection, account_id: int, sid: str) -> Call | None:
