@@ -45,4 +45,4 @@ bench-quick: install ## every figure of the pages benchmark on smaller data, in 
 	$(UV) run python bench/pages.py --quick
 
 clean: ## remove local databases and caches
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis phonewagon.db* phonewagon-demo.db*
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis phonewagon.db* phonewagon-demo.db* phonewagon*.queue.db* phonewagon-demo-recordings

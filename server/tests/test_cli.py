@@ -481,6 +481,7 @@ def test_flags_win_over_the_environment_without_reading_it(tmp_path: Path) -> No
             f"sqlite:///{tmp_path / 'demo.db'}",
         ],
         env=env,
+        cwd=tmp_path,  # where the demo writes its recordings
         capture_output=True,
         text=True,
         timeout=120,

@@ -216,11 +216,7 @@ def test_status_decides_duration_and_recording(full_calls: list[Call]) -> None:
     for call in full_calls:
         completed = call["status"] == "completed"
         assert (call["duration"] > 0) == completed
-        expected = (
-            f"https://api.phonewagon.example/call-recordings/{call['sid']}/file"
-            if completed
-            else ""
-        )
+        expected = f"http://127.0.0.1:8000/call-recordings/{call['sid']}/file" if completed else ""
         assert call["recording_url"] == expected
         assert call["direction"] == "inbound"
     statuses = [c["status"] for c in full_calls]

@@ -45,12 +45,13 @@ def cli(*args: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 class Server:
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], *, cwd: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [COMMAND, *args, "--port", str(self.port)],
             env=env,
+            cwd=cwd,  # where a command's relative paths (the demo's recordings) go
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -180,7 +181,7 @@ def test_the_demo_prints_curl_lines_that_work_verbatim(tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     env = clean_env()
-    demo = Server(["demo", "--database-url", f"sqlite:///{tmp_path / 'demo.db'}"], env)
+    demo = Server(["demo", "--database-url", "sqlite:///demo.db"], env, cwd=tmp_path)
     try:
         stdout = demo.read_stdout_until("open ")
         curl_lines = [
@@ -198,6 +199,36 @@ def test_the_demo_prints_curl_lines_that_work_verbatim(tmp_path: Path) -> None:
                 assert body["calls"], line
     finally:
         demo.stop()
+
+
+def test_the_demo_rings_calls_that_arrive_in_the_feed_with_their_recordings(
+    tmp_path: Path,
+) -> None:
+    """Simulated calls ring through the signed webhooks while the demo serves: the change feed
+    line it prints shows them, and a finished one's recording plays."""
+    demo = Server(["demo", "--database-url", "sqlite:///demo.db"], clean_env(), cwd=tmp_path)
+    try:
+        demo.read_stdout_until("Twilio webhooks;")
+        assert demo.process.stdout is not None
+        feed = shlex.split(demo.process.stdout.readline().strip())
+        assert "updated_since=" in feed[3]
+        auth = tuple(feed[2].split(":", 1))
+        deadline = time.monotonic() + 90
+        recorded: list[dict[str, Any]] = []
+        while not recorded and time.monotonic() < deadline:
+            time.sleep(1)
+            calls = httpx.get(feed[3], auth=auth, timeout=10).json()["calls"]
+            recorded = [c for c in calls if c["recording_url"]]
+        assert recorded, "no simulated call ended with a recording"
+        audio = httpx.get(recorded[0]["recording_url"], auth=auth, timeout=10)
+        assert audio.status_code == 200
+        assert audio.headers["content-type"] == "audio/x-wav"
+        assert audio.content.startswith(b"RIFF")
+        assert (tmp_path / "phonewagon-demo-recordings" / recorded[0]["sid"]).is_dir()
+    finally:
+        _, _, stderr = demo.stop()
+    assert "POST /twilio/voice 200" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_sigterm_lets_a_request_in_flight_finish_before_exiting(postgres_url: str) -> None:

@@ -299,7 +299,7 @@ def test_serve_writes_only_json_lines_on_stderr(env: dict[str, str]) -> None:
 
 
 def test_the_demo_logs_text_for_people(tmp_path: Path, env: dict[str, str]) -> None:
-    server = Server(["demo", "--database-url", f"sqlite:///{tmp_path / 'demo.db'}"], env)
+    server = Server(["demo", "--database-url", "sqlite:///demo.db"], env, cwd=tmp_path)
     try:
         httpx.get(f"{server.url}/healthz")
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
 import logging.config
@@ -11,6 +12,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,12 +23,17 @@ from phonewagon_server.api import create_app
 from phonewagon_server.cli.options import database_option, now_ms, opened_database
 from phonewagon_server.config import SETTINGS, Settings, plain
 from phonewagon_server.demo import DemoData, load_demo
+from phonewagon_server.demo.catalog import COMPANIES
+from phonewagon_server.demo.live import DEMO_TWILIO_ACCOUNT_SID, DEMO_TWILIO_AUTH_TOKEN, DemoCalls
+from phonewagon_server.demo.recordings import write_tones
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.logs import logging_config
 from phonewagon_server.memory import keep_page_memory
 from phonewagon_server.transport import BoundedHttpToolsProtocol
+from phonewagon_server.twilio.simulator import recordings_app, serve_in_thread
 
 DEMO_DATABASE_URL = "sqlite:///phonewagon-demo.db"
+DEMO_RECORDINGS_DIR = Path("phonewagon-demo-recordings")
 SEED_CALLS_QUERY = "campaign_id=s2212&end_time=1573072575990&page_size=1"
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 logger = logging.getLogger("phonewagon_server.serve")
@@ -77,31 +84,76 @@ def serve(host: str, port: int, log_level: str, database_url: str | None, **flag
     help="Where the demo data lives; reused when it exists.",
 )
 @click.option("--no-serve", is_flag=True, help="Create the demo data and print how to use it.")
+@click.option("--no-live-calls", is_flag=True, help="Serve without simulated calls ringing.")
 def demo(
-    host: str, port: int, log_level: str, database_url: str, no_serve: bool, **flags: Any
+    host: str,
+    port: int,
+    log_level: str,
+    database_url: str,
+    no_serve: bool,
+    no_live_calls: bool,
+    **flags: Any,
 ) -> None:
-    """Create (or reuse) a realistic demo database, print credentials and curl lines, serve it."""
-    settings = _settings(database_url, host=host, port=port, flags=flags, log_format="text")
+    """Create (or reuse) a realistic demo database, print credentials and curl lines, serve it
+    while simulated calls ring its numbers through the Twilio webhooks."""
+    settings = _settings(
+        database_url,
+        host=host,
+        port=port,
+        flags=flags,
+        log_format="text",
+        recordings_dir=DEMO_RECORDINGS_DIR,
+    )
+    twilio_api, stop_twilio_api = serve_in_thread(
+        recordings_app(DEMO_TWILIO_ACCOUNT_SID, [DEMO_TWILIO_AUTH_TOKEN])
+    )
+    settings = dataclasses.replace(
+        settings,
+        twilio_account_sid=DEMO_TWILIO_ACCOUNT_SID,
+        twilio_auth_tokens=(DEMO_TWILIO_AUTH_TOKEN,),
+        twilio_api_base=twilio_api,
+    )
     with opened_database(settings.database_url) as database:
         try:
-            data = load_demo(database, now_ms=now_ms())
+            data = load_demo(database, now_ms=now_ms(), public_url=settings.public_url)
         except ConfigurationError as exc:
             raise click.UsageError(str(exc)) from exc
-    click.echo(_demo_instructions(data, settings.public_url))
+    write_tones(settings.recordings_dir)
+    click.echo(_demo_instructions(data, settings.public_url, live=not no_live_calls))
     sys.stdout.flush()  # before the server's logs, even when stdout is a pipe
-    if not no_serve:
+    if no_serve:
+        stop_twilio_api()
+        return
+    calls = DemoCalls(
+        f"http://{_visible_host(host)}:{port}",
+        public_url=settings.public_url,
+        api_base=twilio_api,
+        numbers=[c.tracking_number for spec in COMPANIES for c in spec.campaigns],
+    )
+    if not no_live_calls:
+        calls.start()
+    try:
         _run(settings, host=host, port=port, log_level=log_level)
+    finally:
+        calls.stop()
+        stop_twilio_api()
 
 
 def _settings(
-    database_url: str | None, *, host: str, port: int, flags: dict[str, Any], log_format: str
+    database_url: str | None,
+    *,
+    host: str,
+    port: int,
+    flags: dict[str, Any],
+    log_format: str,
+    **defaults: Any,
 ) -> Settings:
     """Flags win over PHONEWAGON_* variables; `next` links default to the address served."""
     default_public_url = f"http://{_visible_host(host)}:{port}"
     try:
         return Settings.from_env(
             flags={**flags, "database_url": database_url},
-            defaults={"public_url": default_public_url, "log_format": log_format},
+            defaults={"public_url": default_public_url, "log_format": log_format, **defaults},
         )
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -191,8 +243,14 @@ def run_uvicorn(
     )
 
 
-def _demo_instructions(data: DemoData, public_url: str) -> str:
+def _demo_instructions(data: DemoData, public_url: str, *, live: bool) -> str:
     auth = f"{data.client_id}:{data.client_secret}"
+    ringing = [
+        "Simulated calls ring the demo's tracking numbers every few seconds, through the",
+        "Twilio webhooks; watch them arrive and change in the change feed:",
+        f'  curl -u {auth} "{public_url}/calls?updated_since={now_ms()}"',
+        "",
+    ]
     company = data.companies[0].id
     verb = "Created" if data.created else "Reusing"
     return "\n".join(
@@ -210,5 +268,6 @@ def _demo_instructions(data: DemoData, public_url: str) -> str:
             f'  curl -u {auth} "{public_url}/calls?page_size=2"',
             f"  open {public_url}/docs",
             "",
+            *(ringing if live else []),
         ]
     )

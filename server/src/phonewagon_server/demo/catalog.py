@@ -88,6 +88,7 @@ class CampaignSpec:
 class CompanySpec:
     name: str
     site: str
+    business_number: str  # where its tracking numbers forward calls to
     utc_offset_hours: int
     share: float
     campaigns: tuple[CampaignSpec, ...]
@@ -101,6 +102,7 @@ COMPANIES: Final = (
     CompanySpec(
         name="Phonewagon",
         site="https://www.phonewagon.example",
+        business_number="+15035550100",
         utc_offset_hours=-5,
         share=0.25,
         campaigns=(
@@ -127,6 +129,7 @@ COMPANIES: Final = (
     CompanySpec(
         name="Jake's rake company",
         site="https://www.jakesrakes.example",
+        business_number="+12065550100",
         utc_offset_hours=-8,
         share=0.30,
         campaigns=(
@@ -152,6 +155,7 @@ COMPANIES: Final = (
     CompanySpec(
         name="Brightside Family Dental",
         site="https://www.brightsidedental.example",
+        business_number="+17205550100",
         utc_offset_hours=-7,
         share=0.45,
         campaigns=(

@@ -10,6 +10,7 @@ from phonewagon_server import credentials
 from phonewagon_server.db import accounts, calls, companies
 from phonewagon_server.db.engine import Connection, Database
 from phonewagon_server.demo.catalog import COMPANIES
+from phonewagon_server.demo.recordings import add_tracking_numbers, keep_recordings
 from phonewagon_server.demo.traffic import DAY_MS, HISTORY_START_MS, generate_calls
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.models import CALL_IMPORT_FIELDS, Call, Campaign, Company
@@ -21,6 +22,7 @@ DEMO_CLIENT_ID: Final = "pwid_demo3ca97a71410731c3"
 DEMO_CLIENT_SECRET: Final = "pwsk_NbRn43oPrmGT-JC_Yx2PqAlprrPdatyPKA6DutiWmSw"  # noqa: S105
 
 BATCH_SIZE: Final = 5_000
+DEMO_PUBLIC_URL: Final = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True)
@@ -34,20 +36,31 @@ class DemoData:
     created: bool
 
 
-def load_demo(database: Database, *, now_ms: int, seed: int = 2212, scale: float = 1.0) -> DemoData:
+def load_demo(
+    database: Database,
+    *,
+    now_ms: int,
+    seed: int = 2212,
+    scale: float = 1.0,
+    public_url: str = DEMO_PUBLIC_URL,
+) -> DemoData:
     """Create the demo account and its data, or return the one already there (`created=False`).
 
     `scale` multiplies the call volume (tests use a small one); above 1, callers repeat more, as
-    the fictional numbers (26,200) run out. Run the migrations first.
+    the fictional numbers (26,200) run out. Recorded calls' `recording_url` is under `public_url`.
+    Run the migrations first.
     """
     if scale < 0:
         raise ValueError(f"scale must be at least 0, not {scale}")
     with database.transaction(write=True) as tx:
         account_id = _find_demo_account(tx)
         if account_id is not None:
-            return _read_demo(tx, account_id)
-        rng = random.Random(seed)  # noqa: S311 (made-up demo data: reproducible, not secret)
-        return _create_demo(tx, rng=rng, now_ms=now_ms, scale=scale)
+            data = _read_demo(tx, account_id)
+        else:
+            rng = random.Random(seed)  # noqa: S311 (made-up demo data: reproducible, not secret)
+            data = _create_demo(tx, rng=rng, now_ms=now_ms, scale=scale, public_url=public_url)
+        add_tracking_numbers(tx, data.campaigns, now=now_ms)
+    return data
 
 
 def _find_demo_account(tx: Connection) -> int | None:
@@ -85,7 +98,9 @@ def _read_demo(tx: Connection, account_id: int) -> DemoData:
     )
 
 
-def _create_demo(tx: Connection, *, rng: random.Random, now_ms: int, scale: float) -> DemoData:
+def _create_demo(
+    tx: Connection, *, rng: random.Random, now_ms: int, scale: float, public_url: str
+) -> DemoData:
     midnight = now_ms - now_ms % DAY_MS
     created_at = min(HISTORY_START_MS, midnight)
     account = accounts.create_account(tx, DEMO_ACCOUNT_NAME, now=created_at)
@@ -97,12 +112,17 @@ def _create_demo(tx: Connection, *, rng: random.Random, now_ms: int, scale: floa
         now=created_at,
     )
     made_companies, made_campaigns = _create_companies(tx, account.id, now=created_at)
-    generated = generate_calls(rng, [c.id for c in made_companies], until_ms=midnight, scale=scale)
+    company_ids = [c.id for c in made_companies]
+    generated = generate_calls(
+        rng, company_ids, until_ms=midnight, scale=scale, public_url=public_url
+    )
     by_id = {campaign.id: campaign for campaign in made_campaigns}
     records = [Call(**{name: call[name] for name in CALL_IMPORT_FIELDS}) for call in generated]
     calls.stamp_calls_of_a_new_account(tx)
     for start in range(0, len(records), BATCH_SIZE):
         calls.write_calls(tx, records[start : start + BATCH_SIZE], by_id)
+    recorded = [(r.sid, r.start_time) for r in records if r.recording_url]
+    keep_recordings(tx, account.id, recorded)
     return DemoData(
         account_id=account.id,
         client_id=DEMO_CLIENT_ID,

@@ -35,9 +35,10 @@ _Call = dict[str, Any]
 
 
 def generate_calls(
-    rng: random.Random, company_ids: list[int], *, until_ms: int, scale: float
+    rng: random.Random, company_ids: list[int], *, until_ms: int, scale: float, public_url: str
 ) -> list[dict[str, Any]]:
-    """Every call from HISTORY_START_MS to `until_ms`, oldest first, as import records."""
+    """Every call from HISTORY_START_MS to `until_ms`, oldest first, as import records; a
+    recorded call's recording is served under `public_url`."""
     callers = _Callers(rng)
     sids: set[str] = set()
     busy_from = max(until_ms - BUSY_DAYS * DAY_MS, HISTORY_START_MS)
@@ -47,7 +48,9 @@ def generate_calls(
         for index, spec in enumerate(COMPANIES):
             count = _draw_count(rng, mean * spec.share)
             for start_time in _draw_start_times(rng, day, count, spec.utc_offset_hours):
-                call = _draw_call(rng, spec, index, callers=callers, sids=sids)
+                call = _draw_call(
+                    rng, spec, index, callers=callers, sids=sids, public_url=public_url
+                )
                 call.update(company_id=company_ids[index], start_time=start_time)
                 generated.append(call)
     kept = sorted(
@@ -93,7 +96,13 @@ def _draw_start_times(rng: random.Random, day_ms: int, count: int, utc_offset: i
 
 
 def _draw_call(
-    rng: random.Random, spec: CompanySpec, index: int, *, callers: _Callers, sids: set[str]
+    rng: random.Random,
+    spec: CompanySpec,
+    index: int,
+    *,
+    callers: _Callers,
+    sids: set[str],
+    public_url: str,
 ) -> _Call:
     campaign = rng.choices(spec.campaigns, weights=[c.share for c in spec.campaigns])[0]
     from_number, contact_name = callers.pick(index)
@@ -108,7 +117,7 @@ def _draw_call(
         duration=_draw_duration(rng) if status == "completed" else 0,
         from_number=from_number,
         is_first_time_caller=False,
-        recording_url=_recording_url(sid) if status == "completed" else "",
+        recording_url=f"{public_url}/call-recordings/{sid}/file" if status == "completed" else "",
         sid=sid,
         status=status,
         to_number=campaign.tracking_number,
@@ -127,10 +136,6 @@ def _draw_sid(rng: random.Random, taken: set[str]) -> str:
 def _draw_duration(rng: random.Random) -> int:
     """Seconds of an answered call: log-normal around a 90 s median, from 1 s to 2 h."""
     return max(1, min(7200, round(math.exp(rng.gauss(math.log(90), 0.9)))))
-
-
-def _recording_url(sid: str) -> str:
-    return f"https://api.phonewagon.example/call-recordings/{sid}/file"
 
 
 def _mark_first_time_callers(ordered: list[_Call]) -> None:
