@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -25,8 +26,10 @@ from live_kit import (
     replaced,
     without,
 )
-from phonewagon_server.db import Database
+from phonewagon_server.db import Database, open_database
+from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.twilio.simulator import SimulatedCall, Webhook, events, random_call
+from server_testkit import World
 
 API_BASE = "https://api.twilio.com"
 
@@ -260,3 +263,62 @@ def test_malformed_bodies_are_refused(live: Live) -> None:
     assert not_utf8.status_code == 400
     assert live.client.get("/twilio/voice").status_code == 405
     assert live.queued() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("RecordingSid", None, "is missing"),
+        ("RecordingSid", "RE12", "RE and 32"),
+        ("RecordingStatus", "done", "must be one of"),
+        ("RecordingUrl", "", "is missing"),
+        ("RecordingUrl", "ftp://api.twilio.com/x", "is not under"),
+        ("CallSid", "CA" + "Z" * 32, "must be CA and 32"),
+        ("AccountSid", "", "is missing"),
+    ],
+)
+def test_a_bad_recording_field_is_a_clear_400(
+    live: Live, field: str, value: str | None, message: str
+) -> None:
+    recording = hooks(call_to(final_status="completed", duration=3))[-1]
+    params = (
+        without(recording.params, field)
+        if value is None
+        else replaced(recording.params, field, value)
+    )
+    answer = live.twilio.send(Webhook(recording.path, params))
+    assert answer.status_code == 400
+    assert field in answer.json()["detail"]
+    assert message in answer.json()["detail"]
+    assert live.queued() == 0
+
+
+def test_a_webhook_is_accepted_while_an_import_holds_the_write_lock(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """SQLite's one write lock, held as an import holds it: the webhook is still answered and
+    queued, and its call is written once the lock is let go."""
+    database = open_database(sqlite_url)
+    upgrade(database)
+    (live,) = itertools.islice(live_deployment(database, live_settings(tmp_path / "r")), 1)
+    importer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    importer.execute("BEGIN IMMEDIATE")
+    try:
+        answer = live.twilio.send(hooks(call_to())[0])
+        assert answer.status_code == 200
+        assert ET.fromstring(answer.content).find("Dial") is not None
+        assert live.queued() == 1
+    finally:
+        importer.execute("ROLLBACK")
+        importer.close()
+    live.workers.run_until_idle()
+    assert len(live.calls()) == 1
+
+
+def test_a_caller_of_an_imported_call_is_not_a_first_time_caller(live: Live) -> None:
+    caller = "+13125550142"
+    World(live.database).calls(live.tenant, [1_700_000_000_000], from_number=caller)
+    live.twilio.send(hooks(call_to(from_number=caller))[0])
+    live.workers.run_until_idle()
+    live_call = next(c for c in live.calls() if c["start_time"] != 1_700_000_000_000)
+    assert live_call["is_first_time_caller"] is False

@@ -412,8 +412,9 @@ SETTINGS = (
         name="twilio_auth_tokens",
         flag="",
         variable="PHONEWAGON_TWILIO_AUTH_TOKEN",
-        default="none (webhooks refused)",
-        help="Its auth token, which signs the webhooks; `new,old` accepts both while you rotate",
+        default="none",
+        help="Its auth token, which signs the webhooks (none: every webhook is refused);"
+        " `new,old` accepts both while you rotate",
         parse=parse_tokens,
     ),
     Setting(
