@@ -27,7 +27,9 @@ from live_kit import (
     without,
 )
 from phonewagon_server.db import Database, open_database
+from phonewagon_server.db import numbers as number_rows
 from phonewagon_server.db.migrations import upgrade
+from phonewagon_server.db.numbers import TrackingNumber
 from phonewagon_server.twilio.simulator import SimulatedCall, Webhook, events, random_call
 from server_testkit import World
 
@@ -322,3 +324,36 @@ def test_a_caller_of_an_imported_call_is_not_a_first_time_caller(live: Live) -> 
     live.workers.run_until_idle()
     live_call = next(c for c in live.calls() if c["start_time"] != 1_700_000_000_000)
     assert live_call["is_first_time_caller"] is False
+
+
+def test_a_flood_of_forged_webhooks_is_throttled_and_twilio_still_gets_through(
+    live: Live,
+) -> None:
+    voice = hooks(call_to())[0]
+    answers = [live.twilio.send(voice, token="e" * 32).status_code for _ in range(25)]
+    assert answers[:20] == [403] * 20
+    assert set(answers[20:]) == {429}
+    assert live.twilio.send(voice).status_code == 200
+    assert live.queued() == 1
+
+
+def test_a_caller_is_a_first_time_caller_of_each_company(live: Live) -> None:
+    caller = "+13125550199"
+    other = World(live.database).company(live.tenant, "Second Co")
+    second_campaign = World(live.database).campaign(other, "Yelp")
+    with live.database.transaction(write=True) as tx:
+        number_rows.add_number(
+            tx,
+            TrackingNumber(
+                "+18445550177", live.tenant.account_id, other.id, second_campaign.id, BUSINESS, ""
+            ),
+            now=0,
+        )
+    live.twilio.deliver(
+        [
+            hooks(call_to(from_number=caller))[0],
+            hooks(call_to("+18445550177", from_number=caller, final_status="busy"))[0],
+        ]
+    )
+    live.workers.run_until_idle()
+    assert [c["is_first_time_caller"] for c in live.calls()] == [True, True]
