@@ -38,6 +38,7 @@ bench: install ## run every benchmark (about 20 min) and write docs/benchmarks.m
 	$(UV) run python bench/pages.py --write
 	$(UV) run python bench/import_calls.py --write
 	$(UV) run python bench/feed_pages.py --write
+	$(UV) run python bench/webhooks.py --write
 	$(UV) run python bench/load_test.py --write
 	$(UV) run python bench/rate_limit_soak.py --write
 
