@@ -86,17 +86,24 @@ class JobQueue:
     def path(self) -> Path | None:
         return self.storage.path if isinstance(self.storage, SqliteDatabase) else None
 
-    def put(self, kind: str, key: str, payload: dict[str, Any], *, delay_ms: int = 0) -> bool:
+    def put(self, kind: str, key: str, payload: dict[str, Any]) -> bool:
         """Queue a job; False if one of that kind and key is already waiting."""
+        return self.put_many([(kind, key, payload)]) == 1
+
+    def put_many(self, jobs: Sequence[tuple[str, str, dict[str, Any]]]) -> int:
+        """Queue (kind, key, payload) jobs in one transaction; how many were not waiting yet."""
         with self.storage.transaction(write=True) as tx:
             now = _now(tx)
-            queued = tx.execute(
-                "INSERT INTO jobs (kind, job_key, payload, run_after, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, job_key) DO NOTHING",
-                (kind, key, orjson.dumps(payload).decode(), now + delay_ms, now),
+            queued = sum(
+                tx.execute(
+                    "INSERT INTO jobs (kind, job_key, payload, run_after, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, job_key) DO NOTHING",
+                    (kind, key, orjson.dumps(payload).decode(), now, now),
+                )
+                for kind, key, payload in jobs
             )
         self.arrived.set()
-        return queued == 1
+        return queued
 
     def claim(self, kinds: Sequence[str], *, limit: int, lease_ms: int) -> list[Job]:
         """Up to `limit` jobs of `kinds` that are due, claimed for `lease_ms`, oldest first."""

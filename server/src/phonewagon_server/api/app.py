@@ -29,6 +29,7 @@ from phonewagon_server.errors import PhonewagonError
 from phonewagon_server.queue import JobQueue
 from phonewagon_server.ratelimit import Clock, build_limiter
 from phonewagon_server.twilio import webhooks
+from phonewagon_server.twilio.intake import Intake
 from phonewagon_server.twilio.workers import LiveWorkers
 
 
@@ -95,8 +96,9 @@ def create_app(
     )
     app.router.redirect_slashes = False  # its redirects would be built from the Host header
     queue = JobQueue.beside(database)
+    intake = Intake(queue, database)
     app.state.live_workers = workers = LiveWorkers(database, queue, settings)
-    app.router.lifespan_context = _running(workers, queue, background=background)
+    app.router.lifespan_context = _running(intake, workers, background=background)
     app.state.context = AppContext(
         settings=settings,
         database=database,
@@ -105,7 +107,7 @@ def create_app(
         verified_credentials=VerifiedCredentials(
             settings.credential_cache_seconds, clock=monotonic
         ),
-        queue=queue,
+        intake=intake,
         wall_clock=wall_clock,
         short_work_inline=database.dialect == "sqlite" and settings.redis_url is None,
     )
@@ -113,7 +115,7 @@ def create_app(
 
 
 def _running(
-    workers: LiveWorkers, queue: JobQueue, *, background: bool
+    intake: Intake, workers: LiveWorkers, *, background: bool
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -122,8 +124,9 @@ def _running(
         try:
             yield
         finally:
+            await asyncio.to_thread(intake.close)
             await asyncio.to_thread(workers.stop)
-            queue.close()
+            workers.queue.close()
 
     return lifespan
 

@@ -1,4 +1,4 @@
-"""What every request handler shares: settings, database, queue, limiters and clock."""
+"""What every request handler shares: settings, database, webhook intake, limiters and clock."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from starlette.requests import Request
 from phonewagon_server.config import Settings
 from phonewagon_server.credentials import VerifiedCredentials
 from phonewagon_server.db import Database
-from phonewagon_server.queue import JobQueue
 from phonewagon_server.ratelimit import Limiter
+from phonewagon_server.twilio.intake import Intake
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,7 +27,7 @@ class AppContext:
     account_limiter: Limiter
     auth_failure_limiter: Limiter
     verified_credentials: VerifiedCredentials
-    queue: JobQueue  # what the webhooks accepted, and recordings to fetch
+    intake: Intake  # where accepted webhooks are queued, and the numbers they ring
     wall_clock: Callable[[], float] = field(default=time.time)
     # Whether a short request's blocking work may run on the event loop: see `run_short`.
     short_work_inline: bool = False

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, assert_never, cast, overload
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -24,7 +23,7 @@ from phonewagon_server.api.webhook_auth import Form, signed_form
 
 Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 AccountHandler = Callable[[Request, int], Response]  # the request, and its account's id
-SignedHandler = Callable[[Request, Form], Response]  # the request, and its signed form
+SignedHandler = Callable[[Request, Form], Awaitable[Response]]  # the request, its signed form
 HeaderProfile = Literal["api", "docs"]  # see `api.security.SecurityHeaders`
 
 
@@ -125,8 +124,8 @@ def endpoint(
 
     An `Auth.ACCOUNT` handler is a blocking function given the request's account id; `short`
     says its work (authentication included) is small enough for `AppContext.run_short`, else it
-    runs in a worker thread. A `Auth.TWILIO_SIGNATURE` handler is a blocking function given
-    the signed form, run in a worker thread. A public handler is routed as it is.
+    runs in a worker thread. An `Auth.TWILIO_SIGNATURE` handler is a coroutine given the signed
+    form. A public handler is routed as it is.
     """
     routed: Handler
     if auth is Auth.ACCOUNT:
@@ -162,8 +161,7 @@ def _authorized(handler: AccountHandler, *, short: bool) -> Handler:
 
 def _signed(handler: SignedHandler) -> Handler:
     async def signed(request: Request) -> Response:
-        form = await signed_form(request)
-        return await run_in_threadpool(handler, request, form)
+        return await handler(request, await signed_form(request))
 
     return signed
 

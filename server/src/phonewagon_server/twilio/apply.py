@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import Literal
 
 from phonewagon_server.db import Database
@@ -34,20 +35,39 @@ class CallNotKnownYet(LookupError):
 def apply_event(database: Database, event: CallEvent) -> Applied:
     """Fold `event` into its call and write the call; a call to a number we do not have (any
     more) with nothing stored yet is left alone."""
+    return apply_events(database, [event])[0]
+
+
+def apply_events(database: Database, events: Sequence[CallEvent]) -> list[Applied]:
+    """`apply_event` for each of `events`, in one transaction per account: what each did."""
+    outcomes: list[Applied] = ["no such number"] * len(events)
+    by_account: dict[int, list[int]] = {}
     with database.transaction() as tx:
-        number = find_number(tx, event.to_number)
-        account_id = number.account_id if number else account_of_live_call(tx, event.call_sid)
-    if account_id is None:
-        return "no such number"
-    with database.transaction(write=True, changing=account_id) as tx:
-        live = read_live_call(tx, event.call_sid)
-        if live is None:
-            if (number := find_number(tx, event.to_number)) is None:
-                return "no such number"
-            live = start(event, number)
-        else:
-            live = merge(live, event)
-        _store(tx, live)
+        for index, event in enumerate(events):
+            number = find_number(tx, event.to_number)
+            account_id = number.account_id if number else account_of_live_call(tx, event.call_sid)
+            if account_id is not None:
+                by_account.setdefault(account_id, []).append(index)
+    for account_id, indexes in by_account.items():
+        # In the order they arrived: a caller's first call is the one that rang first. (Two
+        # workers locking two calls in opposite orders deadlock, rarely: the database rolls one
+        # back, and its worker applies that batch's events one by one.)
+        indexes.sort(key=lambda index: (events[index].received_at, events[index].call_sid))
+        with database.transaction(write=True, changing=account_id) as tx:
+            for index in indexes:
+                outcomes[index] = _fold(tx, events[index])
+    return outcomes
+
+
+def _fold(tx: Connection, event: CallEvent) -> Applied:
+    live = read_live_call(tx, event.call_sid)
+    if live is None:
+        if (number := find_number(tx, event.to_number)) is None:
+            return "no such number"
+        live = start(event, number)
+    else:
+        live = merge(live, event)
+    _store(tx, live)
     return "applied"
 
 

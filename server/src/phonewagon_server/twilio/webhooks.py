@@ -1,8 +1,10 @@
 """The three webhooks Twilio calls: `/twilio/voice`, `/twilio/status`, `/twilio/recording`.
 
-Each answers at once and writes one row to the work queue; the calls themselves are written in
-the background (`workers`), so a webhook never waits for the database's write lock, which an
+Each answers once its one job is in the work queue (`intake`); the calls themselves are written
+in the background (`workers`), so a webhook never waits for the database's write lock, which an
 import may hold for minutes. Their signature is checked before they run (`Auth.TWILIO_SIGNATURE`).
+They run on the event loop: what may wait (a number not read lately, the queue's commit) is
+awaited, not blocked on.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -18,7 +21,6 @@ from starlette.responses import Response
 
 from phonewagon_server.api.context import context_of
 from phonewagon_server.api.webhook_auth import Form
-from phonewagon_server.db.numbers import find_number
 from phonewagon_server.errors import InvalidField
 from phonewagon_server.twilio import events, twiml
 from phonewagon_server.twilio.recordings import recordings_prefix
@@ -29,16 +31,15 @@ logger = logging.getLogger("phonewagon_server.webhooks")
 UNKNOWN_NUMBER = "Sorry, this number is not in service. Goodbye."
 
 
-def voice(request: Request, form: Form) -> Response:
+async def voice(request: Request, form: Form) -> Response:
     """A call rings one of our numbers: forward it, recorded, if the number is ours."""
     context = context_of(request)
     event = _call_event("voice", request, form)
-    with context.database.transaction() as tx:
-        number = find_number(tx, event.to_number)
+    number = await context.intake.number(event.to_number, context.run_short)
     if number is None:
         logger.info("call %s to %s: no such number, declined", event.call_sid, event.to_number)
         return _twiml(twiml.decline(UNKNOWN_NUMBER))
-    _queue(request, CALL_EVENT, form, event.payload())
+    await _queue(request, CALL_EVENT, form, event.payload())
     caller_id = event.from_number if event.from_number.startswith("+") else event.to_number
     answer = twiml.forward(
         number.forward_to,
@@ -48,14 +49,14 @@ def voice(request: Request, form: Form) -> Response:
     return _twiml(answer)
 
 
-def status(request: Request, form: Form) -> Response:
+async def status(request: Request, form: Form) -> Response:
     """The call's status moved (ringing, in-progress, completed...)."""
     event = _call_event("status", request, form)
-    _queue(request, CALL_EVENT, form, event.payload())
+    await _queue(request, CALL_EVENT, form, event.payload())
     return _twiml(twiml.empty())
 
 
-def recording(request: Request, form: Form) -> Response:
+async def recording(request: Request, form: Form) -> Response:
     """A recording of the call is ready at Twilio: fetch it, in the background."""
     settings = context_of(request).settings
     fields = _fields(form)
@@ -67,7 +68,7 @@ def recording(request: Request, form: Form) -> Response:
         raise InvalidField(exc.field, exc.problem) from None
     if ready.status == "completed":
         job = {"call_sid": ready.call_sid, "recording_sid": ready.recording_sid, "url": ready.url}
-        context_of(request).queue.put(FETCH_RECORDING, ready.recording_sid, job)
+        await context_of(request).intake.accept(FETCH_RECORDING, ready.recording_sid, job)
     return _twiml(twiml.empty())
 
 
@@ -89,11 +90,11 @@ def _fields(form: Form) -> Mapping[str, str]:
     return fields
 
 
-def _queue(request: Request, kind: str, form: Form, payload: dict[str, object]) -> None:
+async def _queue(request: Request, kind: str, form: Form, payload: dict[str, Any]) -> None:
     """Queue the webhook's job once: a delivery Twilio repeats is the same job."""
     delivery = f"{request.url.path}?{urlencode(sorted(form))}"
     key = hashlib.sha256(delivery.encode()).hexdigest()
-    context_of(request).queue.put(kind, key, payload)
+    await context_of(request).intake.accept(kind, key, payload)
 
 
 def _twiml(body: bytes) -> Response:

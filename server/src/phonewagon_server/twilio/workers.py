@@ -14,7 +14,12 @@ from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
 from phonewagon_server.errors import DatabaseUnavailable
 from phonewagon_server.queue import Job, JobQueue
-from phonewagon_server.twilio.apply import CallNotKnownYet, apply_event, attach_recording
+from phonewagon_server.twilio.apply import (
+    CallNotKnownYet,
+    apply_event,
+    apply_events,
+    attach_recording,
+)
 from phonewagon_server.twilio.events import CallEvent
 from phonewagon_server.twilio.recordings import (
     FETCH_TIMEOUT_SECONDS,
@@ -31,6 +36,7 @@ FETCH_RECORDING = "fetch-recording"
 EVENT_LEASE_MS = 30_000
 FETCH_LEASE_MS = 120_000  # a fetch is bounded well inside it: timeouts and size
 MAX_ATTEMPTS = {CALL_EVENT: 30, FETCH_RECORDING: 12}
+BATCH = {CALL_EVENT: 200, FETCH_RECORDING: 4}  # jobs a claim: events are applied together
 POLL_SECONDS = 0.5  # for jobs queued by other processes; this one's wake the workers at once
 
 
@@ -95,12 +101,30 @@ class LiveWorkers:
                 self.queue.arrived.clear()
 
     def _run_once(self, kind: str, work: Callable[[Job], None]) -> int:
-        jobs = self.queue.claim([kind], limit=20, lease_ms=self._leases[kind])
+        jobs = self.queue.claim([kind], limit=BATCH[kind], lease_ms=self._leases[kind])
+        done = self._apply_together(jobs) if kind == CALL_EVENT and len(jobs) > 1 else []
         for job in jobs:
-            self._attempt(job, work)
+            if job not in done and self._attempt(job, work):
+                done.append(job)
+        self.queue.done(done)
         return len(jobs)
 
-    def _attempt(self, job: Job, work: Callable[[Job], None]) -> None:
+    def _apply_together(self, jobs: list[Job]) -> list[Job]:
+        """Apply a batch of events in a transaction per account; none of them if any fails,
+        to be tried one by one then, so one bad job holds up no other."""
+        try:
+            outcomes = apply_events(
+                self.database, [CallEvent.from_payload(job.payload) for job in jobs]
+            )
+        except Exception:  # each is tried again on its own, which says what went wrong
+            return []
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if outcome == "no such number":
+                self._unknown(CallEvent.from_payload(job.payload))
+        return list(jobs)
+
+    def _attempt(self, job: Job, work: Callable[[Job], None]) -> bool:
+        """Do `job`; whether it is done (else retried later, or kept as failed)."""
         try:
             work(job)
         except (FetchRefused, ValueError, TypeError) as exc:
@@ -112,7 +136,8 @@ class LiveWorkers:
             logger.exception("%s job %s raised; it will be retried", job.kind, job.key)
             self._retry(job, f"{type(exc).__name__}: {exc}")
         else:
-            self.queue.done([job])
+            return True
+        return False
 
     def _retry(self, job: Job, error: str) -> None:
         if job.attempts >= MAX_ATTEMPTS[job.kind]:
@@ -126,9 +151,11 @@ class LiveWorkers:
     def _apply(self, job: Job) -> None:
         event = CallEvent.from_payload(job.payload)
         if apply_event(self.database, event) == "no such number":
-            logger.info(
-                "call %s to %s: no such number, not stored", event.call_sid, event.to_number
-            )
+            self._unknown(event)
+
+    @staticmethod
+    def _unknown(event: CallEvent) -> None:
+        logger.info("call %s to %s: no such number, not stored", event.call_sid, event.to_number)
 
     def _fetch(self, job: Job) -> None:
         call_sid, recording_sid = job.payload["call_sid"], job.payload["recording_sid"]
