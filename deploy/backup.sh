@@ -4,7 +4,10 @@
 # phonewagon user with /etc/phonewagon/phonewagon.env; by hand: systemctl start phonewagon-backup
 #
 #   PostgreSQL: pg_dump custom format (compressed; pg_restore can restore all or part of it).
-#   SQLite:     the online backup API, a consistent copy while the server runs (WAL mode).
+#   SQLite:     the online backup API, a consistent copy while the server runs (WAL mode), of
+#               the database and of its work queue (phonewagon.queue.db: webhooks not yet applied).
+#   Recordings: $PHONEWAGON_RECORDINGS_DIR mirrored into $BACKUP_DIR/recordings (files never
+#               change once written, so each night copies only the new ones).
 #
 # Each backup is written beside its final name, checked, then renamed: a file named
 # phonewagon-*.dump or phonewagon-*.db is always complete.
@@ -42,13 +45,19 @@ sqlite:///*)
     path=${PHONEWAGON_DATABASE_URL#sqlite:///} # relative to the service's /var/lib/phonewagon
     [ -f "$path" ] || { echo "phonewagon-backup: no database file $path" >&2; exit 1; }
     out="$dir/phonewagon-$stamp.db"
-    python3 - "$path" "$out.partial" <<'PY'
-import sqlite3, sys
-source, target = sqlite3.connect(sys.argv[1]), sqlite3.connect(sys.argv[2])
-with target:
-    source.backup(target)
-ok = target.execute("PRAGMA integrity_check").fetchone()[0]
-sys.exit(0 if ok == "ok" else f"integrity_check of the copy: {ok}")
+    queue="${path%.*}.queue.db"
+    python3 - "$path" "$out.partial" "$queue" "$dir/phonewagon-$stamp.queue.db" <<'PY'
+import os, sqlite3, sys
+def copy(source_path, target_path):
+    source, target = sqlite3.connect(source_path), sqlite3.connect(target_path)
+    with target:
+        source.backup(target)
+    ok = target.execute("PRAGMA integrity_check").fetchone()[0]
+    if ok != "ok":
+        sys.exit(f"integrity_check of the copy of {source_path}: {ok}")
+copy(sys.argv[1], sys.argv[2])
+if os.path.exists(sys.argv[3]):
+    copy(sys.argv[3], sys.argv[4])
 PY
     ;;
 *)
@@ -59,4 +68,9 @@ esac
 
 mv "$out.partial" "$out"
 find "$dir" -maxdepth 1 -name 'phonewagon-*' -mtime +"$keep_days" -delete
+recordings=${PHONEWAGON_RECORDINGS_DIR:-recordings}
+if [ -d "$recordings" ]; then
+    mkdir -p "$dir/recordings"
+    cp -a -u "$recordings/." "$dir/recordings/"
+fi
 echo "phonewagon-backup: wrote $out ($(du -h "$out" | cut -f1))"

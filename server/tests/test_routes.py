@@ -55,7 +55,9 @@ def test_every_route_of_the_app_declares_a_policy(api: TestClient) -> None:
     assert {route.path for route in routes(api)} >= {"/companies", "/calls", *UNDOCUMENTED}
     for route in routes(api):
         assert isinstance(route.policy, Policy)
-        assert route.policy.body is Body.NONE  # every endpoint only reads, so far
+        # Only the webhooks read a body: Twilio's signed form.
+        expected = Body.FORM if route.policy.auth is Auth.TWILIO_SIGNATURE else Body.NONE
+        assert route.policy.body is expected, route.path
 
 
 def test_every_account_route_answers_401_without_credentials_whatever_its_parameters(
@@ -79,6 +81,8 @@ def test_every_public_route_answers_without_credentials(api: TestClient) -> None
 
 def test_every_route_refuses_a_body_it_does_not_declare(api: TestClient, tenant: Tenant) -> None:
     for route in routes(api):
+        if route.policy.body is not Body.NONE:
+            continue
         response = api.request("GET", route.path, auth=tenant.auth, content=b"{}")
         assert response.status_code == 413, route.path
     assert api.request("GET", "/nowhere", content=b"{}").status_code == 413
@@ -98,9 +102,14 @@ def test_openapi_json_documents_exactly_the_schema_routes_secured_as_declared(
     documented = {route.path: route for route in routes(api) if route.include_in_schema}
     assert set(spec["paths"]) == set(documented)
     assert {route.path for route in routes(api)} - set(documented) == UNDOCUMENTED
-    security = {Auth.ACCOUNT: [{"basicAuth": []}], Auth.PUBLIC: []}
+    security = {
+        Auth.ACCOUNT: [{"basicAuth": []}],
+        Auth.PUBLIC: [],
+        Auth.TWILIO_SIGNATURE: [{"twilioSignature": []}],
+    }
     for path, route in documented.items():
-        assert spec["paths"][path]["get"]["security"] == security[route.policy.auth], path
+        for operation in spec["paths"][path].values():
+            assert operation["security"] == security[route.policy.auth], path
 
 
 def test_openapi_json_documents_401_and_the_quota_on_account_routes_only(
@@ -110,10 +119,13 @@ def test_openapi_json_documents_401_and_the_quota_on_account_routes_only(
     for route in routes(api):
         if not route.include_in_schema:
             continue
-        responses = spec["paths"][route.path]["get"]["responses"]
+        (operation,) = spec["paths"][route.path].values()
+        responses = operation["responses"]
         account = route.policy.auth is Auth.ACCOUNT
-        assert ("401" in responses) == ("429" in responses) == account, route.path
+        assert ("401" in responses) == account, route.path
         assert ("RateLimit" in responses["200"]["headers"]) == account, route.path
+        # 429: the account's quota, or an address refused too often (credentials or signatures).
+        assert ("429" in responses) == (route.policy.auth is not Auth.PUBLIC), route.path
 
 
 def test_short_account_routes_run_on_the_event_loop_only_when_the_context_allows(

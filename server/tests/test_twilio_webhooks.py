@@ -196,6 +196,8 @@ BAD_FIELDS = [
     ("CallSid", "CA123", "must be CA and 32"),
     ("CallSid", "CA" + "x" * 32, "must be CA and 32"),
     ("CallSid", "CA" + "a" * 5000, "longer than"),
+    ("CallSid", "CA" + "a" * 32 + "\n", "must be CA and 32"),
+    ("To", "+18445550102\n", "E.164"),
     ("AccountSid", "AC" + "b" * 32, "not this deployment's"),
     ("AccountSid", None, "is missing"),
     ("To", None, "is missing"),

@@ -30,6 +30,7 @@ def get_recording_file(request: Request, account_id: int) -> Response:
     return FileResponse(
         path,
         media_type=row[1] if row else None,
+        headers=dict(getattr(request.state, "rate_limit_headers", {})),
         filename=f"{sid}.{extension}",
         content_disposition_type="inline",
     )

@@ -25,10 +25,10 @@ HIDDEN_CALLERS = ("anonymous", "restricted", "unknown", "private", "unavailable"
 MAX_NAME_CHARS = 128  # CallerName, FromCity, FromState
 MAX_SEQUENCE = 1_000_000
 MAX_DURATION_SECONDS = 7 * 86_400  # Twilio ends a call after 24 hours; a week is ample
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
-_RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
-_ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # each shape checked with fullmatch
+_CALL_SID = re.compile(r"CA[0-9a-f]{32}")
+_RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
+_ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 
 
 class BadWebhook(ValueError):
@@ -134,7 +134,7 @@ def _text(form: Mapping[str, str], field: str, limit: int) -> str:
 
 def _required(form: Mapping[str, str], field: str, shape: re.Pattern[str], what: str) -> str:
     value = _text(form, field, 64)
-    if not shape.match(value):
+    if not shape.fullmatch(value):
         raise BadWebhook(field, f"must be {what}")
     return value
 
@@ -159,7 +159,7 @@ def _whole(form: Mapping[str, str], field: str, limit: int, *, required: bool) -
 
 def _caller(form: Mapping[str, str]) -> str:
     value = _text(form, "From", 64)
-    if _E164.match(value):
+    if _E164.fullmatch(value):
         return value
     if value.lower() in HIDDEN_CALLERS:
         return value.lower()

@@ -35,13 +35,15 @@ CALL_EVENT = "call-event"
 FETCH_RECORDING = "fetch-recording"
 EVENT_LEASE_MS = 30_000
 FETCH_LEASE_MS = 120_000  # a fetch is bounded well inside it: timeouts and size
-MAX_ATTEMPTS = {CALL_EVENT: 30, FETCH_RECORDING: 12}
+# Tries before a job is kept as failed: about 3.5 hours of retries for an event, 2.5 hours
+# for a recording (an outage, or an import holding SQLite's write lock, is ridden out).
+MAX_ATTEMPTS = {CALL_EVENT: 30, FETCH_RECORDING: 24}
 BATCH = {CALL_EVENT: 200, FETCH_RECORDING: 4}  # jobs a claim: events are applied together
 POLL_SECONDS = 0.5  # for jobs queued by other processes; this one's wake the workers at once
 
 
 def backoff_ms(attempts: int) -> int:
-    """1 s, 2 s, 4 s ... up to 10 minutes: an outage of hours is ridden out in ~12 tries."""
+    """1 s, 2 s, 4 s ... then every 10 minutes."""
     return int(min(2 ** max(attempts - 1, 0), 600) * 1000)
 
 
@@ -95,6 +97,9 @@ class LiveWorkers:
                 done = self._run_once(kind, work)
             except DatabaseUnavailable as exc:  # the queue's own storage: wait a little
                 logger.warning("%s jobs wait: %s", kind, exc.reason or exc)
+                done = 0
+            except Exception:  # a bug must not stop the work for good: logged, then tried again
+                logger.exception("%s jobs could not be claimed", kind)
                 done = 0
             if not done:
                 self.queue.arrived.wait(POLL_SECONDS)
