@@ -4,6 +4,7 @@ times, and what they refuse."""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 import sqlite3
@@ -32,6 +33,7 @@ from phonewagon_server.db.migrations import upgrade
 from phonewagon_server.db.numbers import TrackingNumber
 from phonewagon_server.twilio.simulator import SimulatedCall, Webhook, events, random_call
 from server_testkit import World
+from test_cli import run
 
 API_BASE = "https://api.twilio.com"
 
@@ -359,3 +361,25 @@ def test_a_caller_is_a_first_time_caller_of_each_company(live: Live) -> None:
     )
     live.workers.run_until_idle()
     assert [c["is_first_time_caller"] for c in live.calls()] == [True, True]
+
+
+def test_a_caller_of_a_call_imported_from_a_file_is_not_a_first_time_caller(
+    live: Live, database_url: str, tmp_path: Path
+) -> None:
+    caller = "+13125550143"
+    imported = {
+        "sid": "CA" + "c" * 32,
+        "campaign_id": live.tenant.campaign.id,
+        "start_time": 1_700_000_000_000,
+        "from_number": caller,
+    }
+    calls_file = tmp_path / "calls.jsonl"
+    calls_file.write_text(json.dumps(imported) + "\n")
+    account = str(live.tenant.account_id)
+    assert (
+        run(database_url, "calls", "import", str(calls_file), "--account", account).exit_code == 0
+    )
+    live.twilio.send(hooks(call_to(from_number=caller))[0])
+    live.workers.run_until_idle()
+    (live_call,) = [c for c in live.calls() if c["sid"] != imported["sid"]]
+    assert live_call["is_first_time_caller"] is False

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Literal
 import orjson
 
 from phonewagon_server.db import Database
-from phonewagon_server.db.callers import remember_callers
+from phonewagon_server.db.callers import remember_callers_after
 from phonewagon_server.db.calls import (
     STORED_FIELDS,
     bulk_writes,
@@ -139,7 +139,7 @@ def import_calls(
                     writer.write(batch)
                     batch = {}
             writer.write(batch)
-        remember_callers(tx, callers)
+    remember_callers_after(database, callers)
     return report
 
 
