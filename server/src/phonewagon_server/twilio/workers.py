@@ -107,7 +107,16 @@ class LiveWorkers:
 
     def _run_once(self, kind: str, work: Callable[[Job], None]) -> int:
         jobs = self.queue.claim([kind], limit=BATCH[kind], lease_ms=self._leases[kind])
-        done = self._apply_together(jobs) if kind == CALL_EVENT and len(jobs) > 1 else []
+        done: list[Job] = []
+        if kind == CALL_EVENT and len(jobs) > 1:
+            try:
+                done = self._apply_together(jobs)
+            except DatabaseUnavailable as exc:  # no use trying each: all wait, for later
+                for job in jobs:
+                    self._retry(job, f"{type(exc).__name__}: {exc}")
+                return len(jobs)
+            except Exception:  # tried one by one below, so one bad job holds up no other
+                done = []
         for job in jobs:
             if job not in done and self._attempt(job, work):
                 done.append(job)
@@ -115,14 +124,10 @@ class LiveWorkers:
         return len(jobs)
 
     def _apply_together(self, jobs: list[Job]) -> list[Job]:
-        """Apply a batch of events in a transaction per account; none of them if any fails,
-        to be tried one by one then, so one bad job holds up no other."""
-        try:
-            outcomes = apply_events(
-                self.database, [CallEvent.from_payload(job.payload) for job in jobs]
-            )
-        except Exception:  # each is tried again on its own, which says what went wrong
-            return []
+        """Apply a batch of events in a transaction per account."""
+        outcomes = apply_events(
+            self.database, [CallEvent.from_payload(job.payload) for job in jobs]
+        )
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome == "no such number":
                 self._unknown(CallEvent.from_payload(job.payload))
