@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from phonewagon_server import demo
 from phonewagon_server.api import create_app
 from phonewagon_server.cli import main
 from phonewagon_server.config import Rate, Settings
@@ -537,3 +538,16 @@ def test_no_password_secret_token_or_session_id_reaches_a_log_line(
     for value in (token, password, session, secret, token.removeprefix("pwst_")):
         assert value
         assert not any(value in line for line in lines), value
+
+
+def test_the_demos_person_signs_in_and_sees_the_demo_calls(
+    web: TestClient, database: Database
+) -> None:
+    data = demo.load_demo(database, now_ms=NOW_MS, scale=0.01)
+    assert sign_in(web, data.user_email, data.user_password).status_code == 303
+    page = web.get("/app/calls")
+    assert page.status_code == 200
+    assert data.companies[0].name in page.text
+    assert 'data-sid="CA' in page.text
+    again = demo.load_demo(database, now_ms=NOW_MS, scale=0.01)  # reused, its person kept
+    assert (again.created, again.user_email) == (False, data.user_email)

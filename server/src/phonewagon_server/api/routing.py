@@ -12,7 +12,7 @@ import re
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal, assert_never, cast, overload
+from typing import TYPE_CHECKING, Literal, assert_never, cast, overload
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -23,18 +23,18 @@ from starlette.routing import BaseRoute, Route
 
 from phonewagon_server.api.auth import authorize
 from phonewagon_server.api.context import context_of
-from phonewagon_server.web.sessions import (
-    SignedIn,
-    check_session_csrf,
-    check_sign_in_csrf,
-    require_session,
-)
+
+# As a module: `web.sessions` imports the app's context, whose package imports this module.
+from phonewagon_server.web import sessions
+
+if TYPE_CHECKING:
+    from phonewagon_server.web.sessions import SignedIn
 
 Form = dict[str, str]  # a urlencoded form's fields, the last value of a repeated one
 Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 AccountHandler = Callable[[Request, int], Response]  # the request, and its account's id
 FormHandler = Callable[[Request, Form], Response]  # a public form (signing in), CSRF-checked
-SessionHandler = Callable[[Request, SignedIn, Form], Response]  # the signed-in person
+SessionHandler = Callable[[Request, "SignedIn", Form], Response]  # the signed-in person
 HeaderProfile = Literal["api", "docs", "app"]  # see `api.security.SecurityHeaders`
 MAX_FORM_BYTES = 16 * 1024
 
@@ -197,7 +197,7 @@ def _authorized(handler: AccountHandler, *, short: bool) -> Handler:
 
 def _public_form(handler: FormHandler) -> Handler:
     def checked(request: Request, form: Form) -> Response:
-        check_sign_in_csrf(request, form)
+        sessions.check_sign_in_csrf(request, form)
         return handler(request, form)
 
     async def routed(request: Request) -> Response:
@@ -209,9 +209,9 @@ def _public_form(handler: FormHandler) -> Handler:
 
 def _signed_in(handler: SessionHandler, *, body: Body) -> Handler:
     def signed_in(request: Request, form: Form) -> Response:
-        person = require_session(request)
+        person = sessions.require_session(request)
         if body is Body.FORM:
-            check_session_csrf(person, form)
+            sessions.check_session_csrf(person, form)
         return handler(request, person, form)
 
     async def routed(request: Request) -> Response:

@@ -7,18 +7,22 @@ from dataclasses import dataclass
 from typing import Final
 
 from phonewagon_server import credentials
-from phonewagon_server.db import accounts, calls, companies
+from phonewagon_server.db import accounts, calls, companies, users
 from phonewagon_server.db.engine import Connection, Database
 from phonewagon_server.demo.catalog import COMPANIES
 from phonewagon_server.demo.traffic import DAY_MS, HISTORY_START_MS, generate_calls
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.models import CALL_IMPORT_FIELDS, Call, Campaign, Company
+from phonewagon_server.passwords import hash_password
 
 DEMO_ACCOUNT_NAME: Final = "Phonewagon Demo Agency"
 # A public credential, printed by `phonewagon-server demo` and in the docs: it opens nothing but
 # this demo data, so it is constant and lives in the source on purpose.
 DEMO_CLIENT_ID: Final = "pwid_demo3ca97a71410731c3"
 DEMO_CLIENT_SECRET: Final = "pwsk_NbRn43oPrmGT-JC_Yx2PqAlprrPdatyPKA6DutiWmSw"  # noqa: S105
+# The demo's person, who signs in to the web app: public too, for the same reason.
+DEMO_USER_EMAIL: Final = "demo@phonewagon.example"
+DEMO_USER_PASSWORD: Final = "phonewagon-demo"  # noqa: S105
 
 BATCH_SIZE: Final = 5_000
 
@@ -28,6 +32,8 @@ class DemoData:
     account_id: int
     client_id: str
     client_secret: str
+    user_email: str
+    user_password: str
     companies: list[Company]
     campaigns: list[Campaign]
     calls: int
@@ -45,6 +51,7 @@ def load_demo(database: Database, *, now_ms: int, seed: int = 2212, scale: float
     with database.transaction(write=True) as tx:
         account_id = _find_demo_account(tx)
         if account_id is not None:
+            _add_demo_user(tx, account_id, now=now_ms)  # a demo made before the web app
             return _read_demo(tx, account_id)
         rng = random.Random(seed)  # noqa: S311 (made-up demo data: reproducible, not secret)
         return _create_demo(tx, rng=rng, now_ms=now_ms, scale=scale)
@@ -73,11 +80,25 @@ def _conflict() -> ConfigurationError:
     )
 
 
+def _add_demo_user(tx: Connection, account_id: int, *, now: int) -> None:
+    """The demo's person, unless the demo has one already (or the email is taken)."""
+    if users.find_user(tx, DEMO_USER_EMAIL) is None:
+        users.create_user(
+            tx,
+            account_id=account_id,
+            email=DEMO_USER_EMAIL,
+            password_hash=hash_password(DEMO_USER_PASSWORD),
+            now=now,
+        )
+
+
 def _read_demo(tx: Connection, account_id: int) -> DemoData:
     return DemoData(
         account_id=account_id,
         client_id=DEMO_CLIENT_ID,
         client_secret=DEMO_CLIENT_SECRET,
+        user_email=DEMO_USER_EMAIL,
+        user_password=DEMO_USER_PASSWORD,
         companies=companies.list_companies(tx, account_id),
         campaigns=companies.list_campaigns(tx, account_id),
         calls=calls.count_calls(tx, account_id),
@@ -96,6 +117,7 @@ def _create_demo(tx: Connection, *, rng: random.Random, now_ms: int, scale: floa
         secret_hash=credentials.hash_secret(DEMO_CLIENT_SECRET),
         now=created_at,
     )
+    _add_demo_user(tx, account.id, now=created_at)
     made_companies, made_campaigns = _create_companies(tx, account.id, now=created_at)
     generated = generate_calls(rng, [c.id for c in made_companies], until_ms=midnight, scale=scale)
     by_id = {campaign.id: campaign for campaign in made_campaigns}
@@ -107,6 +129,8 @@ def _create_demo(tx: Connection, *, rng: random.Random, now_ms: int, scale: floa
         account_id=account.id,
         client_id=DEMO_CLIENT_ID,
         client_secret=DEMO_CLIENT_SECRET,
+        user_email=DEMO_USER_EMAIL,
+        user_password=DEMO_USER_PASSWORD,
         companies=made_companies,
         campaigns=made_campaigns,
         calls=len(records),

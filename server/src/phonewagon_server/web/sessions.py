@@ -14,12 +14,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from phonewagon_server.api.context import context_of
+if TYPE_CHECKING:
+    from phonewagon_server.api.context import AppContext
+
 from phonewagon_server.db.users import find_session_user
 from phonewagon_server.web.context import web_context
 
@@ -31,6 +34,14 @@ SESSION_MS = SESSION_DAYS * 86_400_000
 COOKIE_PATH = "/app"
 CSRF_FIELD = "csrf_token"
 _MAX_COOKIE = 128
+
+
+def context_of(request: Request) -> AppContext:
+    """`api.context.context_of`, imported when first used: the `api` package imports the route
+    table, which imports this module."""
+    from phonewagon_server.api.context import context_of as app_context
+
+    return app_context(request)
 
 
 class SignInRequired(Exception):
