@@ -3,7 +3,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve test lint format typecheck check bench bench-quick clean
+.PHONY: help install demo serve test lint format typecheck check bench bench-quick screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,11 +39,15 @@ bench: install ## run every benchmark (about 20 min) and write docs/benchmarks.m
 	$(UV) run python bench/import_calls.py --write
 	$(UV) run python bench/feed_pages.py --write
 	$(UV) run python bench/webhooks.py --write
+	$(UV) run python bench/app_pages.py --write
 	$(UV) run python bench/load_test.py --write
 	$(UV) run python bench/rate_limit_soak.py --write
 
 bench-quick: install ## every figure of the pages benchmark on smaller data, in under 2 min
 	$(UV) run python bench/pages.py --quick
+
+screenshots: install ## the web app's pages at desktop and phone widths, in docs/screenshots/ (needs /usr/bin/chromium)
+	$(UV) run python docs/screenshots.py
 
 clean: ## remove local databases and caches
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis phonewagon.db* phonewagon-demo.db* phonewagon*.queue.db* phonewagon-demo-recordings

@@ -43,6 +43,14 @@ def api(database: Database, settings: Settings, clock: FakeClock) -> Iterator[Te
 
 
 @pytest.fixture
+def web(database: Database, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+    """A browser of the web app: https, as the public URL is, so its Secure cookies come back."""
+    app = create_app(settings, database, wall_clock=clock, monotonic=clock)
+    with TestClient(app, base_url="https://testserver") as client:
+        yield client
+
+
+@pytest.fixture
 def roomy_api(database: Database, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
     """The API with a rate limit that never interferes, for tests that page a lot."""
     roomy = with_rate(settings, "100000/minute")

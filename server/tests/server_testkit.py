@@ -9,25 +9,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
+import httpx
 import psycopg
 
 from phonewagon_server.config import Rate, Settings
 from phonewagon_server.db import Connection, Database
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
+from phonewagon_server.db import users as user_rows
 from phonewagon_server.db.calls import write_calls
 from phonewagon_server.models import Call, Campaign, Company
+from phonewagon_server.passwords import hash_password
 
 POSTGRES_URL = os.environ.get(
     "PHONEWAGON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 PUBLIC_URL = "https://api.phonewagon.test"
 NOW_MS = 1_700_000_000_000
+PASSWORD = "correct horse battery staple"
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def clean_env() -> dict[str, str]:
@@ -194,6 +200,18 @@ class World:
                 write_calls(tx, records[chunk : chunk + 1000], {campaign.id: campaign})
         return [record.sid for record in records]
 
+    def user(self, account: Account, email: str, password: str = PASSWORD) -> str:
+        """A person of the account who signs in to the web app with `password`; their email."""
+        with self.database.transaction(write=True) as tx:
+            user_rows.create_user(
+                tx,
+                account_id=account.account_id,
+                email=email,
+                password_hash=hash_password(password),
+                now=NOW_MS,
+            )
+        return email
+
     def call_ids(self, account: Account, where: str = "", params: Sequence[Any] = ()) -> list[int]:
         """Ids of the account's calls matching an SQL condition, newest first, read directly."""
         condition = f" AND {where}" if where else ""
@@ -213,6 +231,28 @@ class World:
     def _credential(tx: Connection, account_id: int) -> tuple[str, str]:
         credential, secret = account_rows.issue_credential(tx, account_id, now=NOW_MS)
         return credential.client_id, secret
+
+
+class Browser(Protocol):
+    """What `sign_in` needs of an HTTP client that keeps cookies: httpx's, or a TestClient."""
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response: ...
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response: ...
+
+
+def csrf_token(page: httpx.Response) -> str:
+    """The CSRF token of the (first) form of a web app page."""
+    found = CSRF_FIELD.search(page.text)
+    assert found, page.text[:500]
+    return found[1]
+
+
+def sign_in(browser: Browser, email: str, password: str = PASSWORD) -> httpx.Response:
+    """Sign in as a browser does: the form first, then post it with its token."""
+    form = browser.get("/app/login")
+    fields = {"csrf_token": csrf_token(form), "email": email, "password": password}
+    return browser.post("/app/login", data=fields, follow_redirects=False)
 
 
 def with_rate(settings: Settings, text: str) -> Settings:

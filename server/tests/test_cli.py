@@ -99,10 +99,22 @@ def test_credentials_create_prints_a_new_credential(database_url: str) -> None:
     created = run_json(
         database_url, "credentials", "create", "--account", str(account["account_id"])
     )
-    assert_shape(created, {"account_id": int, "client_id": str, "client_secret": str})
+    assert_shape(created, {"account_id": int, "client_id": str, "client_secret": str, "name": str})
     assert created["account_id"] == account["account_id"]
     assert created["client_id"] != account["client_id"]
     assert created["client_secret"] != account["client_secret"]
+
+
+def test_credentials_create_takes_a_name_that_list_shows(database_url: str) -> None:
+    account = create_account(database_url)
+    account_id = str(account["account_id"])
+    created = run_json(
+        database_url, "credentials", "create", "--account", account_id, "--name", " Looker  export "
+    )
+    assert created["name"] == "Looker export"
+    listed = run_json(database_url, "credentials", "list", "--account", account_id)
+    names = {c["client_id"]: c["name"] for c in listed["credentials"]}
+    assert names == {account["client_id"]: "", created["client_id"]: "Looker export"}
 
 
 def test_credentials_revoke_prints_what_it_revoked(database_url: str) -> None:
@@ -130,14 +142,23 @@ def test_credentials_list_shows_each_credential_and_whether_it_is_active(databas
     for credential in listed["credentials"]:
         assert_shape(
             credential,
-            {"client_id": str, "created_at": int, "revoked_at": (int, type(None)), "active": bool},
+            {
+                "client_id": str,
+                "name": str,
+                "created_at": int,
+                "last_used_at": (int, type(None)),
+                "revoked_at": (int, type(None)),
+                "active": bool,
+            },
         )
     by_id = {c["client_id"]: c for c in listed["credentials"]}
     assert set(by_id) == {account["client_id"], second["client_id"]}
     assert by_id[account["client_id"]]["active"] is False
     assert by_id[second["client_id"]] | {"created_at": 0} == {
         "client_id": second["client_id"],
+        "name": "",
         "created_at": 0,
+        "last_used_at": None,
         "revoked_at": None,
         "active": True,
     }

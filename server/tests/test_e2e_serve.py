@@ -188,6 +188,7 @@ def test_the_demo_prints_curl_lines_that_work_verbatim(tmp_path: Path) -> None:
             line.strip() for line in stdout.splitlines() if line.strip().startswith("curl")
         ]
         assert len(curl_lines) >= 4
+        assert f"The web app: http://127.0.0.1:{demo.port}/app/ (sign in as demo@" in stdout
         for line in curl_lines:
             assert f"127.0.0.1:{demo.port}" in line
             done = subprocess.run(

@@ -15,16 +15,36 @@ from starlette.testclient import TestClient
 from phonewagon_server.api import app as app_module
 from phonewagon_server.api import calls, companies, create_app
 from phonewagon_server.api.context import AppContext
-from phonewagon_server.api.routing import Auth, Body, Policies, Policy, PolicyRoute, endpoint
-from phonewagon_server.api.security import API_POLICY, DOCS_POLICY
+from phonewagon_server.api.routing import (
+    MAX_FORM_BYTES,
+    Auth,
+    Body,
+    Policies,
+    Policy,
+    PolicyRoute,
+    endpoint,
+)
+from phonewagon_server.api.security import API_POLICY, DOCS_POLICY, app_policy
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
-from server_testkit import Tenant
+from phonewagon_server.web.sessions import SignedIn
+from server_testkit import PUBLIC_URL, Tenant, World, sign_in
 
 # Parameters every endpoint refuses, or would: unknown, malformed, out of range, contradictory.
 BAD_QUERIES = ["", "?compnay_id=1", "?company_id=abc&page_size=-1", "?start_time=9&end_time=1"]
 UNDOCUMENTED = {"/openapi.json", "/docs", "/metrics"}
-CSP = {"api": API_POLICY, "docs": DOCS_POLICY}
+CSP = {"api": API_POLICY, "docs": DOCS_POLICY, "app": app_policy(PUBLIC_URL)}
+SAMPLE = {"{name}": "app.css", "{client_id}": "pwid_000000000000000000000000"}
+
+
+def concrete(path: str) -> str:
+    """A path of the route's, its parameters filled in."""
+    for parameter, value in SAMPLE.items():
+        path = path.replace(parameter, value)
+    return path
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def ok(request: Request) -> Response:
@@ -55,9 +75,28 @@ def test_every_route_of_the_app_declares_a_policy(api: TestClient) -> None:
     assert {route.path for route in routes(api)} >= {"/companies", "/calls", *UNDOCUMENTED}
     for route in routes(api):
         assert isinstance(route.policy, Policy)
-        # Only the webhooks read a body: Twilio's signed form.
-        expected = Body.FORM if route.policy.auth is Auth.TWILIO_SIGNATURE else Body.NONE
-        assert route.policy.body is expected, route.path
+        if route.policy.auth is Auth.TWILIO_SIGNATURE:  # Twilio's form, signed
+            assert route.policy.body is Body.FORM, route.path
+            assert route.methods == {"POST"}, route.path
+        elif route.policy.body is Body.FORM:  # the web app's forms: posted, CSRF-checked
+            assert route.methods == {"POST"}, route.path
+            assert route.policy.auth in (Auth.SESSION, Auth.PUBLIC), route.path
+            assert route.path.startswith("/app/"), route.path
+        else:
+            assert route.methods == {"GET", "HEAD"}, route.path
+
+
+def test_every_web_app_route_is_html_under_app_and_undocumented(api: TestClient) -> None:
+    for route in routes(api):
+        under_app = route.path == "/" or route.path.startswith("/app")
+        assert (route.policy.headers == "app") == under_app, route.path
+        if under_app:
+            assert not route.include_in_schema, route.path
+    assert {route.path for route in routes_with(api, Auth.SESSION)} >= {
+        "/app/calls",
+        "/app/tracking",
+        "/app/settings/credentials",
+    }
 
 
 def test_every_account_route_answers_401_without_credentials_whatever_its_parameters(
@@ -73,26 +112,76 @@ def test_every_account_route_answers_401_without_credentials_whatever_its_parame
 
 def test_every_public_route_answers_without_credentials(api: TestClient) -> None:
     for route in routes_with(api, Auth.PUBLIC):
-        response = api.get(route.path)
-        assert response.status_code == 200, route.path
+        if "GET" not in (route.methods or ()):
+            continue
+        response = api.get(concrete(route.path), follow_redirects=False)
+        # 303: into the web app; 404: a set-password link without its token
+        expected = (404,) if route.path == "/app/set-password" else (200, 303)
+        assert response.status_code in expected, route.path
         assert "www-authenticate" not in response.headers
         assert "ratelimit" not in response.headers  # no account's quota spent
 
 
+def test_every_session_route_sends_a_stranger_to_sign_in_and_does_nothing(
+    api: TestClient,
+) -> None:
+    for route in routes_with(api, Auth.SESSION):
+        for method in route.methods or ():
+            form = {"data": {"name": "x"}} if route.policy.body is Body.FORM else {}
+            response = api.request(method, concrete(route.path), follow_redirects=False, **form)
+            assert response.status_code == 303, (method, route.path)
+            assert response.headers["location"].startswith("/app/login"), route.path
+            assert "set-cookie" not in response.headers
+
+
 def test_every_route_refuses_a_body_it_does_not_declare(api: TestClient, tenant: Tenant) -> None:
     for route in routes(api):
-        if route.policy.body is not Body.NONE:
-            continue
-        response = api.request("GET", route.path, auth=tenant.auth, content=b"{}")
-        assert response.status_code == 413, route.path
+        if route.policy.body is Body.NONE:
+            response = api.request("GET", concrete(route.path), auth=tenant.auth, content=b"{}")
+            assert response.status_code == 413, route.path
     assert api.request("GET", "/nowhere", content=b"{}").status_code == 413
+
+
+def test_every_form_route_refuses_a_form_past_its_bound_before_any_work(
+    api: TestClient, tenant: Tenant
+) -> None:
+    forms = [route for route in routes(api) if route.policy.body is Body.FORM]
+    assert forms
+    large = b"name=" + b"x" * MAX_FORM_BYTES
+    for route in forms:
+        path = concrete(route.path)
+        response = api.post(path, content=large, headers={"content-type": FORM_TYPE})
+        assert response.status_code == 413, route.path
+        assert response.headers["connection"] == "close"
+
+        def chunks() -> Any:
+            yield large[: MAX_FORM_BYTES // 2]
+            yield large[MAX_FORM_BYTES // 2 :]
+
+        chunked = api.post(path, content=chunks(), headers={"content-type": FORM_TYPE})
+        assert chunked.status_code == 413, route.path  # no Content-Length: bounded as read
+
+
+def test_every_form_route_refuses_a_form_without_its_csrf_token(
+    database: Database, web: TestClient, tenant: Tenant, world: World
+) -> None:
+    """Signed in or not, a form posted without the token of the page it came from is 403."""
+    assert sign_in(web, world.user(tenant, "ada@example.com")).status_code == 303
+    for route in routes(web):
+        if route.policy.body is not Body.FORM or route.policy.auth is Auth.TWILIO_SIGNATURE:
+            continue  # a webhook's form is signed instead: test_twilio_webhooks.py
+        for fields in ({"name": "x"}, {"name": "x", "csrf_token": "forged"}):
+            response = web.post(concrete(route.path), data=fields, follow_redirects=False)
+            assert response.status_code == 403, (route.path, fields)
+            assert response.headers["content-type"].startswith("text/html")
 
 
 def test_every_route_answers_with_its_declared_security_headers(api: TestClient) -> None:
     for route in routes(api):
-        response = api.get(route.path)
+        response = api.request(next(iter(route.methods or ())), concrete(route.path))
         assert response.headers["content-security-policy"] == CSP[route.policy.headers]
     assert api.get("/nowhere").headers["content-security-policy"] == API_POLICY
+    assert api.get("/app/nowhere").headers["content-security-policy"] == CSP["app"]
 
 
 def test_openapi_json_documents_exactly_the_schema_routes_secured_as_declared(
@@ -101,7 +190,9 @@ def test_openapi_json_documents_exactly_the_schema_routes_secured_as_declared(
     spec = api.get("/openapi.json").json()
     documented = {route.path: route for route in routes(api) if route.include_in_schema}
     assert set(spec["paths"]) == set(documented)
-    assert {route.path for route in routes(api)} - set(documented) == UNDOCUMENTED
+    undocumented = {route.path for route in routes(api)} - set(documented)
+    assert {path for path in undocumented if not path.startswith("/app")} - {"/"} == UNDOCUMENTED
+    assert not any(path.startswith("/app") for path in spec["paths"])
     security = {
         Auth.ACCOUNT: [{"basicAuth": []}],
         Auth.PUBLIC: [],
@@ -184,9 +275,34 @@ def test_an_app_with_a_route_that_declares_no_policy_is_not_built(
         create_app(settings, database)
 
 
-def test_one_path_routed_twice_is_refused() -> None:
+def test_one_method_of_a_path_routed_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="routed twice"):
         Policies([endpoint("/x", ok, auth=Auth.PUBLIC), endpoint("/x", ok, auth=Auth.PUBLIC)])
+
+
+def test_get_and_post_of_one_path_each_have_their_policy() -> None:
+    def page(request: Request, person: SignedIn, form: dict[str, str]) -> Response:
+        return Response(person.email)
+
+    shown = endpoint("/app/thing", page, auth=Auth.SESSION)
+    posted = endpoint("/app/thing", page, auth=Auth.SESSION, body=Body.FORM)
+    policies = Policies([shown, posted])
+    assert policies.of("/app/thing", "GET") == Policy(Auth.SESSION, Body.NONE, "app")
+    assert policies.of("/app/thing", "HEAD") == Policy(Auth.SESSION, Body.NONE, "app")
+    assert policies.of("/app/thing", "POST") == Policy(Auth.SESSION, Body.FORM, "app")
+    assert policies.of("/app/thing", "DELETE") == policies.of("/app/thing", "GET")
+    assert (shown.methods, posted.methods) == ({"GET", "HEAD"}, {"POST"})
+    assert not shown.include_in_schema
+
+
+def test_routes_of_one_path_must_share_their_header_profile() -> None:
+    with pytest.raises(ValueError, match="header profiles"):
+        Policies(
+            [
+                endpoint("/x", ok, auth=Auth.PUBLIC),
+                endpoint("/x", ok, auth=Auth.PUBLIC, headers="docs", methods=("POST",)),
+            ]
+        )
 
 
 def test_a_templated_path_finds_its_routes_policy() -> None:

@@ -63,6 +63,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     rate_limit: Rate = Rate(limit=50, window=60)
     auth_failure_limit: Rate = Rate(limit=20, window=60)
+    sign_in_limit: Rate = Rate(limit=10, window=900)
+    sign_in_address_limit: Rate = Rate(limit=50, window=900)
     credential_cache_seconds: int = 5
     redis_url: str | None = None
     redis_prefix: str = "phonewagon"
@@ -318,6 +320,23 @@ SETTINGS = (
         variable="PHONEWAGON_AUTH_FAILURE_LIMIT",
         default="`20/minute`",
         help="Failed authentications per client address before it is answered `429`",
+        parse=_rate,
+    ),
+    Setting(
+        name="sign_in_limit",
+        flag="",
+        variable="PHONEWAGON_SIGN_IN_LIMIT",
+        default="`10/15minute`",
+        help="Sign-in attempts to the web app per email address, right or wrong, before it is"
+        " refused for a while (the right password too)",
+        parse=_rate,
+    ),
+    Setting(
+        name="sign_in_address_limit",
+        flag="",
+        variable="PHONEWAGON_SIGN_IN_ADDRESS_LIMIT",
+        default="`50/15minute`",
+        help="Sign-in attempts to the web app per client address, whatever the email",
         parse=_rate,
     ),
     Setting(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -17,6 +18,10 @@ from collections.abc import Callable
 
 CLIENT_ID_PREFIX = "pwid_"
 SECRET_PREFIX = "pwsk_"  # noqa: S105 - a prefix, not a secret
+# A credential's `last_used_at` is the start of the hour it was last used in: coarse enough that
+# recording it is one write per credential an hour, not one per request (decision 14).
+USE_PERIOD_MS = 3_600_000
+logger = logging.getLogger(__name__)
 
 # Compared against when the client id is unknown, so every failure costs the same work.
 _UNKNOWN_HASH = hashlib.sha256(b"no such credential").hexdigest()
@@ -83,3 +88,51 @@ class VerifiedCredentials:
 
 def _key(client_id: str, secret: str) -> bytes:
     return hashlib.sha256(f"{client_id}:{secret}".encode()).digest()
+
+
+class CredentialUses:
+    """Records that credentials were used: at most once per credential and hour in a process,
+    only when the database was asked anyway (a cache hit records nothing), and off the
+    request's path, in a short thread of its own, so no request waits on a write.
+
+    `record(client_id, period_start)` writes it (`db.accounts.record_credential_use`), which
+    leaves a row already marked for that hour alone, so several workers write it about once.
+    """
+
+    def __init__(
+        self,
+        record: Callable[[str, int], None],
+        *,
+        start: Callable[[Callable[[], None]], None] | None = None,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._record = record
+        self._start = start or _in_a_thread
+        self._noted: set[tuple[str, int]] = set()
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def note(self, client_id: str, last_used_at: int | None, now_ms: int) -> None:
+        period = now_ms - now_ms % USE_PERIOD_MS
+        if last_used_at is not None and last_used_at >= period:
+            return
+        with self._lock:
+            if (client_id, period) in self._noted:
+                return
+            if len(self._noted) >= self._max_entries:
+                self._noted = {entry for entry in self._noted if entry[1] >= period}
+            self._noted.add((client_id, period))
+
+        def record() -> None:
+            try:
+                self._record(client_id, period)
+            except Exception:
+                logger.warning("could not record that %s was used", client_id, exc_info=True)
+                with self._lock:
+                    self._noted.discard((client_id, period))
+
+        self._start(record)
+
+
+def _in_a_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="credential-use", daemon=True).start()

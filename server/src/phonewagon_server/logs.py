@@ -2,7 +2,8 @@
 
 Every line passes through `redact`, whoever logged it (our code, uvicorn, psycopg, redis). It masks
 
-- a client secret, an `Authorization` value and the password of a URL, whole: `pwsk_***`,
+- a client secret, a web session id, a set-password token (`pwss_`, `pwst_`), an
+  `Authorization` value and the password of a URL, whole: `pwsk_***`,
   `Basic ***`, `postgresql://user:***@host`;
 - a phone number, but for its last two digits: `***67`, or `+***67` if it was written with a `+`.
   A phone number is
@@ -46,7 +47,8 @@ MIN_BARE_PHONE_DIGITS = 10
 TIME_PARAMETERS = ("start_time", "end_time", "updated_since")
 
 _SECRETS = re.compile(
-    r"(?P<keep>pwsk_)[A-Za-z0-9_\-]+"  # a client secret, wherever it turns up
+    # A client secret, a web session id or a set-password token, wherever it turns up.
+    r"(?P<keep>pw(?:sk|ss|st)_)[A-Za-z0-9_\-]+"
     r"|(?P<scheme>\b(?:basic|bearer)[\s+]+)[A-Za-z0-9+/=._\-]{16,}"  # `+`: a space, in a query
     r"|(?P<user>://[^:/?#\s\"]*:)[^/?#\s\"]+@",  # to the last `@`: a decoded password may hold one
     re.IGNORECASE,
@@ -67,7 +69,7 @@ _UP_TO_LAST_WORD_DELIMITER = re.compile(f"(?s:.*){_WORD_DELIMITER}")
 _SHOWN_DECODED = "!$'()*,/:;=@[]"  # with letters, digits and `_.-~`; the rest is re-encoded
 
 # Wherever a pattern above matches, the `_clues` of the text hold one of these.
-_SECRET_CLUES = ("pwsk_", "basic", "bearer", "@")
+_SECRET_CLUES = ("pwsk_", "pwss_", "pwst_", "basic", "bearer", "@")
 _PLUS_CLUES = ("+0", "+-")  # a `+`, then a digit, a space or a bracket
 _LAST_GROUP_CLUE = "-0000"
 _LAST_TWO_GROUPS_CLUES = tuple(f"-{'0' * digits}{_LAST_GROUP_CLUE}" for digits in range(1, 5))

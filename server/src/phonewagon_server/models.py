@@ -88,6 +88,10 @@ class Credential:
     account_id: int
     created_at: int
     revoked_at: int | None
+    name: str = ""
+    last_used_at: int | None = None  # the start of the hour it was last used in (decision 14)
+    # While a roll's grace lasts, the previous secret works until then (epoch ms).
+    previous_secret_expires_at: int | None = None
 
     @property
     def active(self) -> bool:

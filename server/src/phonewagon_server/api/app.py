@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,14 +24,18 @@ from phonewagon_server.api.responses import JSONResponse
 from phonewagon_server.api.routing import Auth, Body, Policies, PolicyRoute, endpoint
 from phonewagon_server.api.security import RequestLimits, SecurityHeaders, cors_middleware
 from phonewagon_server.config import Settings
-from phonewagon_server.credentials import VerifiedCredentials
+from phonewagon_server.credentials import CredentialUses, VerifiedCredentials
 from phonewagon_server.db import Database
+from phonewagon_server.db.accounts import record_credential_use
 from phonewagon_server.errors import PhonewagonError
 from phonewagon_server.queue import JobQueue
 from phonewagon_server.ratelimit import Clock, build_limiter
 from phonewagon_server.twilio import webhooks
 from phonewagon_server.twilio.intake import Intake
 from phonewagon_server.twilio.workers import LiveWorkers
+from phonewagon_server.web.render import render_error, see_other
+from phonewagon_server.web.routes import app_routes, build_web_context
+from phonewagon_server.web.sessions import SignInRequired
 
 
 def api_routes() -> list[PolicyRoute]:
@@ -78,6 +83,7 @@ def create_app(
         *documented,
         endpoint("/openapi.json", openapi_json, auth=Auth.PUBLIC, include_in_schema=False),
         endpoint("/docs", docs_page, auth=Auth.PUBLIC, headers="docs", include_in_schema=False),
+        *app_routes(),
     ]
     if metrics:  # without credentials: its handler answers 404 outside `metrics_allow`
         page = metrics_endpoint(metrics, settings.metrics_allow)
@@ -89,9 +95,10 @@ def create_app(
         routes=routes,
         middleware=[*cors_middleware(settings), Middleware(RequestLimits, policies=policies)],
         exception_handlers={
-            PhonewagonError: problems.render_domain_error,
-            HTTPException: problems.render_http_error,
-            Exception: problems.render_unexpected_error,
+            PhonewagonError: _html_under_app(problems.render_domain_error),
+            HTTPException: _html_under_app(problems.render_http_error),
+            Exception: _html_under_app(problems.render_unexpected_error),
+            SignInRequired: _to_sign_in,
         },
     )
     app.router.redirect_slashes = False  # its redirects would be built from the Host header
@@ -110,7 +117,9 @@ def create_app(
         intake=intake,
         wall_clock=wall_clock,
         short_work_inline=database.dialect == "sqlite" and settings.redis_url is None,
+        credential_uses=CredentialUses(_recorder(database)),
     )
+    app.state.web = build_web_context(settings, clock=monotonic)
     return app
 
 
@@ -129,6 +138,38 @@ def _running(
             workers.queue.close()
 
     return lifespan
+
+
+def _recorder(database: Database) -> Callable[[str, int], None]:
+    def record(client_id: str, period_start: int) -> None:
+        with database.transaction(write=True) as tx:
+            record_credential_use(tx, client_id, period_start=period_start)
+
+    return record
+
+
+ErrorRenderer = Callable[[Request, Exception], Response]
+
+
+def _html_under_app(render_problem: ErrorRenderer) -> ErrorRenderer:
+    """Errors of the web app's pages as HTML pages; the API's as problem+json."""
+
+    def render(request: Request, exc: Exception) -> Response:
+        path = request.scope["path"]  # not `request.url`: it decodes the query, which may not be
+        if path == "/app" or path.startswith("/app/"):
+            return render_error(request, exc)
+        return render_problem(request, exc)
+
+    return render
+
+
+def _to_sign_in(request: Request, exc: Exception) -> Response:
+    """A page that needs a session, asked for without one: sign in, then come back to it."""
+    if request.method != "GET":
+        return see_other("/app/login")
+    query = request.scope["query_string"].decode("latin-1")
+    back = request.scope["path"] + (f"?{query}" if query else "")
+    return see_other("/app/login?" + urlencode({"next": back}))
 
 
 class PhonewagonApp(Starlette):

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from phonewagon_server.api.context import AppContext, context_of
 from phonewagon_server.credentials import verify_secret
-from phonewagon_server.db.accounts import find_active_secret_hash
+from phonewagon_server.db.accounts import find_secret_hashes
 from phonewagon_server.errors import RateLimited, Unauthenticated
 
 
@@ -59,11 +59,20 @@ def _authenticate(
         return account_id, False
     client_id, secret = credentials
     with context.database.transaction() as tx:
-        found = find_active_secret_hash(tx, client_id)
-    valid = verify_secret(secret, found[1] if found else None)  # same work for unknown ids
-    if found is None or not valid:
+        found = find_secret_hashes(tx, client_id)
+    now = context.now_ms()
+    # Both comparisons always run, against a stand-in hash where there is nothing to compare
+    # with: the same work for an unknown id, a wrong secret, or a previous one past its grace.
+    current = verify_secret(secret, found.secret_hash if found else None)
+    previous_hash = None
+    if found and found.previous_secret_expires_at and found.previous_secret_expires_at > now:
+        previous_hash = found.previous_secret_hash
+    previous = verify_secret(secret, previous_hash)
+    if found is None or not (current or previous):
         return None, False
-    return found[0], True
+    if context.credential_uses is not None:
+        context.credential_uses.note(client_id, found.last_used_at, now)
+    return found.account_id, True
 
 
 def _authorization(request: Request) -> str:

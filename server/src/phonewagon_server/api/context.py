@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from phonewagon_server.config import Settings
-from phonewagon_server.credentials import VerifiedCredentials
+from phonewagon_server.credentials import CredentialUses, VerifiedCredentials
 from phonewagon_server.db import Database
 from phonewagon_server.ratelimit import Limiter
 from phonewagon_server.twilio.intake import Intake
@@ -31,6 +31,8 @@ class AppContext:
     wall_clock: Callable[[], float] = field(default=time.time)
     # Whether a short request's blocking work may run on the event loop: see `run_short`.
     short_work_inline: bool = False
+    # Where authentication notes that a credential was used (None: nowhere).
+    credential_uses: CredentialUses | None = None
 
     def now_ms(self) -> int:
         return int(self.wall_clock() * 1000)

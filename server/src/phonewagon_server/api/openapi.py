@@ -519,6 +519,8 @@ def _security(auth: Auth) -> list[Json]:
         return []
     if auth is Auth.TWILIO_SIGNATURE:
         return [{"twilioSignature": []}]
+    if auth is Auth.SESSION:  # the web app's pages are never documented; were one, no Basic
+        return []
     assert_never(auth)
 
 

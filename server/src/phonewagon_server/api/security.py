@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phonewagon_server.api import problems
 from phonewagon_server.api.routing import Body, Policies
+from phonewagon_server.api.webhook_auth import MAX_FORM_BYTES
 from phonewagon_server.config import Settings
 
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -18,6 +19,20 @@ Headers = tuple[tuple[bytes, bytes], ...]
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 # The docs page is one self-contained document whose only resource is its inline stylesheet.
 DOCS_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+APP_PATH = "/app/"
+
+
+def app_policy(public_url: str) -> str:
+    """The web app's: nothing inline; script only from its static folder at the public URL (the
+    copy buttons: the pages work without it), styles from our own origin, recordings from ours,
+    forms posted only to ourselves."""
+    return (
+        "default-src 'none'; "
+        f"script-src {public_url}{APP_PATH}static/; "
+        "style-src 'self'; img-src 'self' data:; media-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
 
 MAX_URL_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 16 * 1024
@@ -41,14 +56,17 @@ def security_header_pairs(
 
 @dataclass(frozen=True, slots=True)
 class SecurityHeaders:
-    """The headers every response carries, computed once: JSON answers', and the docs page's.
+    """The headers every response carries, computed once: JSON answers', the docs page's and
+    the web app's.
 
-    Each route declares its profile; a path off the route table gets the API's.
+    Each route declares its profile; a path off the route table gets the web app's under
+    /app/ (its HTML 404), else the API's.
     """
 
     api: Headers
     docs: Headers
     policies: Policies
+    app: Headers = ()
 
     @classmethod
     def for_settings(cls, settings: Settings, policies: Policies) -> SecurityHeaders:
@@ -58,11 +76,18 @@ class SecurityHeaders:
             pairs = security_header_pairs(policy, https=https)
             return tuple((name.encode(), value.encode()) for name, value in pairs)
 
-        return cls(api=encoded(API_POLICY), docs=encoded(DOCS_POLICY), policies=policies)
+        return cls(
+            api=encoded(API_POLICY),
+            docs=encoded(DOCS_POLICY),
+            app=encoded(app_policy(settings.public_url)),
+            policies=policies,
+        )
 
     def for_path(self, path: str) -> Headers:
         policy = self.policies.of(path)
-        return self.docs if policy is not None and policy.headers == "docs" else self.api
+        if policy is None:
+            return self.app if path.startswith(APP_PATH) else self.api
+        return {"api": self.api, "docs": self.docs, "app": self.app}[policy.headers]
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
@@ -116,12 +141,16 @@ def _refusal(scope: Scope, policies: Policies) -> tuple[int, str] | None:
         if (name == b"content-length" and value.strip().lstrip(b"0")) or (
             name == b"transfer-encoding"
         ):
-            return _body_refusal(scope, policies)
+            return _body_refusal(scope, policies, name, value)
     return None
 
 
-def _body_refusal(scope: Scope, policies: Policies) -> tuple[int, str] | None:
-    policy = policies.of(scope["path"])
+def _body_refusal(
+    scope: Scope, policies: Policies, header: bytes, value: bytes
+) -> tuple[int, str] | None:
+    policy = policies.of(scope["path"], scope["method"])
     if policy is None or policy.body is Body.NONE:
         return 413, "This API takes no request body: send parameters in the query string."
-    return None
+    if header == b"content-length" and (not value.strip().isdigit() or int(value) > MAX_FORM_BYTES):
+        return 413, f"A form is at most {MAX_FORM_BYTES} bytes."
+    return None  # a chunked form is bounded as it is read (`api.routing.read_form`)

@@ -16,7 +16,7 @@ from phonewagon_server.twilio.signature import valid_signature
 logger = logging.getLogger("phonewagon_server.webhooks")
 
 Form = list[tuple[str, str]]
-MAX_FORM_BYTES = 64 * 1024  # Twilio's largest webhook is a few KiB
+MAX_FORM_BYTES = 16 * 1024  # any form: a webhook of Twilio is a few KiB, a sign-in form less
 MAX_FORM_FIELDS = 200
 FORM_TYPE = "application/x-www-form-urlencoded"
 

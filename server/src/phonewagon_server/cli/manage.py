@@ -35,8 +35,8 @@ def _require_account(tx: Connection, account_id: int) -> Account:
     return account
 
 
-def _new_credential(tx: Connection, account_id: int) -> tuple[str, str]:
-    credential, secret = account_rows.issue_credential(tx, account_id, now=now_ms())
+def _new_credential(tx: Connection, account_id: int, name: str = "") -> tuple[str, str]:
+    credential, secret = account_rows.issue_credential(tx, account_id, now=now_ms(), name=name)
     return credential.client_id, secret
 
 
@@ -88,16 +88,20 @@ def credentials() -> None:
 
 @credentials.command("create")
 @ACCOUNT
+@click.option("--name", default="", help="What it is for, as the web app shows it.")
 @database_option
 @json_option
-def create_credential(account_id: int, database_url: str | None, as_json: bool) -> None:
+def create_credential(account_id: int, name: str, database_url: str | None, as_json: bool) -> None:
     """Create another credential for an account."""
+    name = " ".join(name.split())
+    if len(name) > 100:
+        raise click.BadParameter("use at most 100 characters", param_hint="--name")
     with opened_database(database_url) as database, database.transaction(write=True) as tx:
         _require_account(tx, account_id)
-        client_id, secret = _new_credential(tx, account_id)
+        client_id, secret = _new_credential(tx, account_id, name)
     emit(
         as_json,
-        {"account_id": account_id, "client_id": client_id, "client_secret": secret},
+        {"account_id": account_id, "client_id": client_id, "client_secret": secret, "name": name},
         f"Created a credential for account {account_id}.\n{_show_secret(client_id, secret)}",
     )
 
@@ -137,14 +141,16 @@ def list_credentials(account_id: int, database_url: str | None, as_json: bool) -
         "credentials": [
             {
                 "client_id": c.client_id,
+                "name": c.name,
                 "created_at": c.created_at,
+                "last_used_at": c.last_used_at,
                 "revoked_at": c.revoked_at,
                 "active": c.active,
             }
             for c in found
         ],
     }
-    lines = [f"{c.client_id}  {'active' if c.active else 'revoked'}" for c in found]
+    lines = [f"{c.client_id}  {'active' if c.active else 'revoked'}  {c.name}" for c in found]
     emit(as_json, payload, "\n".join(lines) or "no credentials")
 
 

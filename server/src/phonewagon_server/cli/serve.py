@@ -266,6 +266,9 @@ def _demo_instructions(data: DemoData, public_url: str, *, live: bool) -> str:
             f'  curl -u {auth} "{public_url}/campaigns?company_id={company}"',
             f'  curl -u {auth} "{public_url}/calls?{SEED_CALLS_QUERY}"',
             f'  curl -u {auth} "{public_url}/calls?page_size=2"',
+            "",
+            f"The web app: {public_url}/app/ (sign in as {data.user_email},"
+            f" password {data.user_password})",
             f"  open {public_url}/docs",
             "",
             *(ringing if live else []),

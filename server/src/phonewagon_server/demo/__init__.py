@@ -13,6 +13,8 @@ from phonewagon_server.demo.dataset import (
     DEMO_ACCOUNT_NAME,
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
+    DEMO_USER_EMAIL,
+    DEMO_USER_PASSWORD,
     DemoData,
     load_demo,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "DEMO_ACCOUNT_NAME",
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
+    "DEMO_USER_EMAIL",
+    "DEMO_USER_PASSWORD",
     "HISTORY_START_MS",
     "DemoData",
     "load_demo",

@@ -7,19 +7,23 @@ from dataclasses import dataclass
 from typing import Final
 
 from phonewagon_server import credentials
-from phonewagon_server.db import accounts, calls, companies
+from phonewagon_server.db import accounts, calls, companies, users
 from phonewagon_server.db.engine import Connection, Database
 from phonewagon_server.demo.catalog import COMPANIES
 from phonewagon_server.demo.recordings import add_tracking_numbers, keep_recordings
 from phonewagon_server.demo.traffic import DAY_MS, HISTORY_START_MS, generate_calls
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.models import CALL_IMPORT_FIELDS, Call, Campaign, Company
+from phonewagon_server.passwords import hash_password
 
 DEMO_ACCOUNT_NAME: Final = "Phonewagon Demo Agency"
 # A public credential, printed by `phonewagon-server demo` and in the docs: it opens nothing but
 # this demo data, so it is constant and lives in the source on purpose.
 DEMO_CLIENT_ID: Final = "pwid_demo3ca97a71410731c3"
 DEMO_CLIENT_SECRET: Final = "pwsk_NbRn43oPrmGT-JC_Yx2PqAlprrPdatyPKA6DutiWmSw"  # noqa: S105
+# The demo's person, who signs in to the web app: public too, for the same reason.
+DEMO_USER_EMAIL: Final = "demo@phonewagon.example"
+DEMO_USER_PASSWORD: Final = "phonewagon-demo"  # noqa: S105
 
 BATCH_SIZE: Final = 5_000
 DEMO_PUBLIC_URL: Final = "http://127.0.0.1:8000"
@@ -30,6 +34,8 @@ class DemoData:
     account_id: int
     client_id: str
     client_secret: str
+    user_email: str
+    user_password: str
     companies: list[Company]
     campaigns: list[Campaign]
     calls: int
@@ -55,6 +61,7 @@ def load_demo(
     with database.transaction(write=True) as tx:
         account_id = _find_demo_account(tx)
         if account_id is not None:
+            _add_demo_user(tx, account_id, now=now_ms)  # a demo made before the web app
             data = _read_demo(tx, account_id)
         else:
             rng = random.Random(seed)  # noqa: S311 (made-up demo data: reproducible, not secret)
@@ -86,11 +93,25 @@ def _conflict() -> ConfigurationError:
     )
 
 
+def _add_demo_user(tx: Connection, account_id: int, *, now: int) -> None:
+    """The demo's person, unless the demo has one already (or the email is taken)."""
+    if users.find_user(tx, DEMO_USER_EMAIL) is None:
+        users.create_user(
+            tx,
+            account_id=account_id,
+            email=DEMO_USER_EMAIL,
+            password_hash=hash_password(DEMO_USER_PASSWORD),
+            now=now,
+        )
+
+
 def _read_demo(tx: Connection, account_id: int) -> DemoData:
     return DemoData(
         account_id=account_id,
         client_id=DEMO_CLIENT_ID,
         client_secret=DEMO_CLIENT_SECRET,
+        user_email=DEMO_USER_EMAIL,
+        user_password=DEMO_USER_PASSWORD,
         companies=companies.list_companies(tx, account_id),
         campaigns=companies.list_campaigns(tx, account_id),
         calls=calls.count_calls(tx, account_id),
@@ -111,6 +132,7 @@ def _create_demo(
         secret_hash=credentials.hash_secret(DEMO_CLIENT_SECRET),
         now=created_at,
     )
+    _add_demo_user(tx, account.id, now=created_at)
     made_companies, made_campaigns = _create_companies(tx, account.id, now=created_at)
     company_ids = [c.id for c in made_companies]
     generated = generate_calls(
@@ -127,6 +149,8 @@ def _create_demo(
         account_id=account.id,
         client_id=DEMO_CLIENT_ID,
         client_secret=DEMO_CLIENT_SECRET,
+        user_email=DEMO_USER_EMAIL,
+        user_password=DEMO_USER_PASSWORD,
         companies=made_companies,
         campaigns=made_campaigns,
         calls=len(records),

@@ -19,6 +19,7 @@ from phonewagon_server.db.migrations import (
     v2_call_documents,
     v3_call_changes,
     v4_live_calls,
+    v5_people_and_sessions,
 )
 
 _MIGRATION_LOCK = 7_406_920_001  # any constant shared by every worker
@@ -63,6 +64,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=v4_live_calls.SQLITE,
         postgresql=v4_live_calls.POSTGRESQL,
         then=v4_live_calls.remember_callers,
+    ),
+    Migration(
+        version=5,
+        name="the web app: users, sessions, set-password links, named and rolled credentials",
+        sqlite=v5_people_and_sessions.SQLITE,
+        postgresql=v5_people_and_sessions.POSTGRESQL,
+        then=v5_people_and_sessions.make_sign_in_key,
     ),
 )
 
