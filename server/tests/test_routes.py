@@ -34,7 +34,11 @@ from server_testkit import PUBLIC_URL, Tenant, World, sign_in
 BAD_QUERIES = ["", "?compnay_id=1", "?company_id=abc&page_size=-1", "?start_time=9&end_time=1"]
 UNDOCUMENTED = {"/openapi.json", "/docs", "/metrics"}
 CSP = {"api": API_POLICY, "docs": DOCS_POLICY, "app": app_policy(PUBLIC_URL)}
-SAMPLE = {"{name}": "app.css", "{client_id}": "pwid_000000000000000000000000"}
+SAMPLE = {
+    "{name}": "app.css",
+    "{client_id}": "pwid_000000000000000000000000",
+    "{sid}": "CA" + "0" * 32,
+}
 
 
 def concrete(path: str) -> str:

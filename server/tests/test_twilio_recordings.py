@@ -36,7 +36,7 @@ from phonewagon_server.twilio.simulator import (
     serve_in_thread,
     tone_wav,
 )
-from server_testkit import World
+from server_testkit import World, sign_in
 
 
 @pytest.fixture
@@ -213,3 +213,23 @@ def test_a_worker_killed_during_a_fetch_leaves_it_to_another(
     assert [path.name for path in kept] == [f"{call.recording_sid}.wav"]
     with database.transaction() as tx:
         assert tx.fetchall("SELECT call_sid FROM call_recordings") == [(call.sid,)]
+
+
+def test_the_web_apps_player_plays_a_recording_to_its_account_alone(
+    live: Live, database: Database, fake_twilio: tuple[str, Starlette]
+) -> None:
+    call = answered_call(6)
+    recording = ring(live, call, fake_twilio[0])
+    live.twilio.send(recording)
+    live.workers.run_until_idle()
+    world = World(database)
+    assert sign_in(live.client, world.user(live.tenant, "ada@example.com")).status_code == 303
+    player = f"/app/calls/{call.sid}/recording"
+    assert f'src="{player}"' in live.client.get("/app/calls").text
+    audio = live.client.get(player)
+    assert audio.status_code == 200
+    assert audio.content == tone_wav(seed=call.recording_sid)
+    other = world.tenant("Other Agency")
+    live.client.cookies.clear()
+    assert sign_in(live.client, world.user(other, "eve@example.com")).status_code == 303
+    assert live.client.get(player).status_code == 404

@@ -13,7 +13,11 @@ CALL_SID_MAX_CHARS = 64
 
 def get_recording_file(request: Request, account_id: int) -> Response:
     """The audio, with range requests; 404 for a call of another account or without one."""
-    sid = request.path_params["sid"]
+    return recording_file(request, account_id, request.path_params["sid"])
+
+
+def recording_file(request: Request, account_id: int, sid: str) -> Response:
+    """The recording of the account's call `sid` (the API's route, and the web app's player)."""
     if len(sid) > CALL_SID_MAX_CHARS:
         raise NotFound("There is no recording of that call.")
     context = context_of(request)

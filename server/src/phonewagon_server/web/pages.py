@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from phonewagon_server.api.context import context_of
 from phonewagon_server.api.ownership import require_campaign, require_company
+from phonewagon_server.api.recordings import recording_file
 from phonewagon_server.db import companies as company_rows
 from phonewagon_server.db.call_browsing import (
     DAY_MS,
@@ -176,8 +177,14 @@ def _shown(call: dict[str, Any], companies: dict[int, str], public_url: str) -> 
     ours = recording.startswith(public_url + "/call-recordings/")
     return call | {
         "company_name": companies.get(call["company_id"], ""),
-        "recording_path": recording[len(public_url) :] if ours else "",
+        # Played through the app, signed in: the API's own URL asks for Basic credentials.
+        "recording_path": f"/app/calls/{quote(call['sid'], safe='')}/recording" if ours else "",
     }
+
+
+def recording(request: Request, person: SignedIn, form: dict[str, str]) -> Response:
+    """A call's recording for the page's player; 404 for another account's call."""
+    return recording_file(request, person.account_id, request.path_params["sid"])
 
 
 def tracking_page(request: Request, person: SignedIn, form: dict[str, str]) -> Response:

@@ -57,6 +57,7 @@ def app_routes() -> list[PolicyRoute]:
         ),
         endpoint("/app/logout", signin.sign_out, auth=Auth.SESSION, body=Body.FORM),
         endpoint("/app/calls", pages.calls_page, auth=Auth.SESSION),
+        endpoint("/app/calls/{sid}/recording", pages.recording, auth=Auth.SESSION),
         endpoint("/app/tracking", pages.tracking_page, auth=Auth.SESSION),
         endpoint("/app/settings", pages.to_settings, auth=Auth.SESSION),
         endpoint("/app/settings/credentials", credentials.credentials_page, auth=Auth.SESSION),
