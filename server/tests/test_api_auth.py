@@ -20,7 +20,7 @@ from phonewagon_server.db.accounts import revoke_credential
 from phonewagon_server.errors import ConfigurationError
 from server_testkit import FakeClock, Tenant, World
 
-ENDPOINTS = ["/companies", "/campaigns", "/calls"]
+ENDPOINTS = ["/companies", "/campaigns", "/calls", "/call-recordings/{sid}/file"]
 
 
 def basic(value: str) -> dict[str, str]:

@@ -431,6 +431,9 @@ def _recording_file(base: str, curl: str) -> Json:
         {"name": "sid", "in": "path", "required": True, "example": sid,
          "schema": {"type": "string", "minLength": 1, "maxLength": CALL_SID_MAX_CHARS},
          "description": "The call's `sid`, as its `recording_url` names it."},
+        {"name": "cb", "in": "query", "required": False, "example": "1575395046734",
+         "schema": {"type": "string", "maxLength": 32}, "description": "A cache buster, "
+         "as the seed's recording URLs carry: taken, and ignored."},
         {"name": "Range", "in": "header", "required": False, "example": "bytes=0-1023",
          "schema": {"type": "string"}, "description": "`bytes=START-END`, or several such "
          "ranges comma-separated: only those bytes, answered 206. Audio players send it to "
@@ -443,8 +446,9 @@ def _recording_file(base: str, curl: str) -> Json:
                 "`multipart/byteranges`, each part with its `Content-Range`.",
                 "headers": _headers("Accept-Ranges", optional=("Content-Range", *RATE_LIMIT)),
                 "content": audio | {"multipart/byteranges": binary}},
-        "400": {"description": "The `Range` header is malformed: a plain-text answer.",
-                "headers": _headers(), "content": plain},
+        "400": {"description": "The `Range` header is malformed (a plain-text answer), or a "
+                "query parameter is unknown or wrong (a problem).", "headers": _headers(),
+                "content": plain | {PROBLEM_JSON: {"schema": _ref("schemas", "Problem")}}},
         "416": {"description": "`Range` starts past the end of the file: a plain-text answer; "
                 "`Content-Range` gives the file's size (`bytes */88244`).",
                 "headers": _headers("Content-Range"), "content": plain},

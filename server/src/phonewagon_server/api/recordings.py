@@ -6,13 +6,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from phonewagon_server.api.context import context_of
+from phonewagon_server.api.params import parse_params, text_parser
 from phonewagon_server.errors import NotFound
 
 CALL_SID_MAX_CHARS = 64
 
 
+# The seed's recording URLs end in `?cb=<epoch ms>`, a cache buster: taken, and ignored.
+PARAMETERS = {"cb": text_parser(max_length=32)}
+
+
 def get_recording_file(request: Request, account_id: int) -> Response:
     """The audio, with range requests; 404 for a call of another account or without one."""
+    parse_params(request, PARAMETERS)
     return recording_file(request, account_id, request.path_params["sid"])
 
 
