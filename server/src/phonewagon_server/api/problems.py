@@ -92,13 +92,19 @@ REFUSAL_TITLES = {
 }
 
 
-def render_refusal(request: Request, status: int, detail: str) -> Response:
+def render_refusal(
+    request: Request, status: int, detail: str, *, error: type[PhonewagonError] | None = None
+) -> Response:
     """A request refused before it reached an endpoint, for its size or shape.
 
-    `about:blank`: the status says it all (RFC 9457 4.2.1), the same for every path. The
-    connection is closed after it, as whatever the client still sends would go unread.
+    `about:blank`: the status says it all (RFC 9457 4.2.1), the same for every path; unless the
+    refusal is one an endpoint also gives (`error`), whose type it then has. The connection is
+    closed after it, as whatever the client still sends would go unread.
     """
-    body = {"type": "about:blank", "title": REFUSAL_TITLES[status], "status": status}
+    kind, title = "about:blank", REFUSAL_TITLES[status]
+    if error is not None:
+        kind, title = problem_type(request, error.slug), error.title
+    body = {"type": kind, "title": title, "status": status}
     return _problem(request, body | {"detail": detail}, {"Connection": "close"})
 
 

@@ -13,6 +13,7 @@ from phonewagon_server.api import problems
 from phonewagon_server.api.routing import Body, Policies
 from phonewagon_server.api.webhook_auth import MAX_FORM_BYTES
 from phonewagon_server.config import Settings
+from phonewagon_server.errors import PayloadTooLarge
 
 Headers = tuple[tuple[bytes, bytes], ...]
 
@@ -35,6 +36,7 @@ def app_policy(public_url: str) -> str:
 
 
 MAX_URL_BYTES = 8 * 1024
+FORM_TOO_LARGE = f"A form is at most {MAX_FORM_BYTES} bytes."
 MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADER_FIELDS = 100
 
@@ -121,7 +123,9 @@ class RequestLimits:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (refusal := _refusal(scope, self.policies)) is not None:
             status, detail = refusal
-            response = problems.render_refusal(Request(scope), status, detail)
+            # A form over its bound is what the form's reader refuses too: the same problem.
+            error = PayloadTooLarge if detail == FORM_TOO_LARGE else None
+            response = problems.render_refusal(Request(scope), status, detail, error=error)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -152,5 +156,5 @@ def _body_refusal(
     if policy is None or policy.body is Body.NONE:
         return 413, "This API takes no request body: send parameters in the query string."
     if header == b"content-length" and (not value.strip().isdigit() or int(value) > MAX_FORM_BYTES):
-        return 413, f"A form is at most {MAX_FORM_BYTES} bytes."
+        return 413, FORM_TOO_LARGE
     return None  # a chunked form is bounded as it is read (`api.routing.read_form`)
