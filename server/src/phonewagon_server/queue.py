@@ -66,25 +66,36 @@ class JobQueue:
     """Jobs of several kinds, each unique by (kind, key) while it waits."""
 
     def __init__(self, storage: Database, *, owned: bool) -> None:
-        self.storage = storage
-        self._owned = owned  # a SQLite file of its own, closed with the queue
+        self._storage = storage
+        self._owned = owned  # a SQLite file of its own, its table made on first use
+        self._made = not owned
+        self._making = threading.Lock()
         self.arrived = threading.Event()  # set when this process queues a job: workers wake
 
     @classmethod
     def beside(cls, database: Database) -> JobQueue:
-        """The queue of `database`'s deployment (see the module's docstring)."""
+        """The queue of `database`'s deployment (see the module's docstring). Opening it
+        touches nothing: a server starts (and answers 503s) while its database is away."""
         if not isinstance(database, SqliteDatabase):
             return cls(database, owned=False)
         path = database.path
         storage = open_database(str(path.with_name(f"{path.stem}.queue{path.suffix or '.db'}")))
-        with storage.transaction(write=True) as tx:
-            for statement in _SQLITE_SCHEMA:
-                tx.execute(statement)
         return cls(storage, owned=True)
 
     @property
+    def storage(self) -> Database:
+        if not self._made:
+            with self._making:
+                if not self._made:
+                    with self._storage.transaction(write=True) as tx:
+                        for statement in _SQLITE_SCHEMA:
+                            tx.execute(statement)
+                    self._made = True
+        return self._storage
+
+    @property
     def path(self) -> Path | None:
-        return self.storage.path if isinstance(self.storage, SqliteDatabase) else None
+        return self._storage.path if isinstance(self._storage, SqliteDatabase) else None
 
     def put(self, kind: str, key: str, payload: dict[str, Any]) -> bool:
         """Queue a job; False if one of that kind and key is already waiting."""
@@ -152,7 +163,7 @@ class JobQueue:
 
     def close(self) -> None:
         if self._owned:
-            self.storage.close()
+            self._storage.close()
 
 
 def _now(tx: Connection) -> int:
