@@ -66,8 +66,9 @@ def create_app(
     monotonic: Clock = time.monotonic,
     background: bool = True,
 ) -> Starlette:
-    """The app; with `background`, its lifespan runs the live workers (`twilio.workers`)
-    beside it. Tests that drive them step by step use `app.state.live_workers` instead."""
+    """The app; with `background` and a Twilio token, its lifespan runs the live workers
+    (`twilio.workers`) beside it. Tests that drive them step by step use
+    `app.state.live_workers` instead."""
     documented = api_routes()
     spec = openapi.build_openapi(settings.public_url, documented)
     docs = openapi.render_docs(spec)
@@ -105,7 +106,9 @@ def create_app(
     queue = JobQueue.beside(database)
     intake = Intake(queue, database)
     app.state.live_workers = workers = LiveWorkers(database, queue, settings)
-    app.router.lifespan_context = _running(intake, workers, background=background)
+    # Without a Twilio token every webhook is refused: there is no work to do in the background.
+    live = background and bool(settings.twilio_auth_tokens)
+    app.router.lifespan_context = _running(intake, workers, background=live)
     app.state.context = AppContext(
         settings=settings,
         database=database,
