@@ -22,8 +22,6 @@ from phonewagon_server.db.migrations import (
     v5_people_and_sessions,
 )
 
-_MIGRATION_LOCK = 7_406_920_001  # any constant shared by every worker
-
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -94,7 +92,11 @@ def upgrade(database: Database, *, to_version: int = LATEST_VERSION) -> list[Mig
     for migration in MIGRATIONS[:to_version]:
         with database.transaction(write=True) as tx:
             if tx.dialect == "postgresql":
-                tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+                # One lock per schema: deployments (and tests) sharing a database in several
+                # schemas do not wait for each other's migrations.
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':migrations'))"
+                )
             if _applied_version(tx, create=True) >= migration.version:
                 continue
             for statement in migration.statements(tx.dialect):
