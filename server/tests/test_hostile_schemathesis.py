@@ -161,6 +161,10 @@ def test_authenticated_requests_get_documented_answers_and_never_a_server_error(
         # Rules OpenAPI cannot state: the schema allows each parameter alone, not these pairs.
         assert response.status_code in (400, 401)  # 401: a case sent without the credentials
         excluded = [positive_data_acceptance]
+    elif "range" in {name.lower() for name in case.headers or {}}:
+        # Nor can it state a range within the file's size, start before end: 416 or 400 else.
+        assert response.status_code in (200, 206, 400, 401, 404, 405, 416)
+        excluded = [positive_data_acceptance]
     else:
         excluded = []
     case.validate_response(response, excluded_checks=excluded, transport_kwargs={"app": fuzzed_app})

@@ -432,7 +432,7 @@ def _recording_file(base: str, curl: str) -> Json:
          "schema": {"type": "string", "minLength": 1, "maxLength": CALL_SID_MAX_CHARS},
          "description": "The call's `sid`, as its `recording_url` names it."},
         {"name": "cb", "in": "query", "required": False, "example": "1575395046734",
-         "schema": {"type": "string", "maxLength": 32}, "description": "A cache buster, "
+         "schema": {"type": "string", "pattern": "^[0-9]{1,32}$"}, "description": "A cache buster, "
          "as the seed's recording URLs carry: taken, and ignored."},
         {"name": "Range", "in": "header", "required": False, "example": "bytes=0-1023",
          "schema": {"type": "string"}, "description": "`bytes=START-END`, or several such "

@@ -6,14 +6,20 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from phonewagon_server.api.context import context_of
-from phonewagon_server.api.params import parse_params, text_parser
+from phonewagon_server.api.params import parse_params
 from phonewagon_server.errors import NotFound
 
 CALL_SID_MAX_CHARS = 64
 
 
+def _cache_buster(value: str) -> str:
+    if not (value.isascii() and value.isdigit() and len(value) <= 32):
+        raise ValueError("must be 1 to 32 digits")
+    return value
+
+
 # The seed's recording URLs end in `?cb=<epoch ms>`, a cache buster: taken, and ignored.
-PARAMETERS = {"cb": text_parser(max_length=32)}
+PARAMETERS = {"cb": _cache_buster}
 
 
 def get_recording_file(request: Request, account_id: int) -> Response:
