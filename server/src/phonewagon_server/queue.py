@@ -28,6 +28,8 @@ from phonewagon_server.db.sqlite import SqliteDatabase
 
 logger = logging.getLogger(__name__)
 
+# The SQLite queue file's table: the same as PostgreSQL's `jobs` of migration 4, which stays
+# written out there as it was (migrations import nothing of today's code). Change both together.
 _SQLITE_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
