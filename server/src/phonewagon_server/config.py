@@ -22,6 +22,7 @@ from phonewagon_server.errors import ConfigurationError
 DEFAULT_DATABASE_URL = "sqlite:///phonewagon.db"
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+BACKGROUND_WORK = ("process", "none")
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour)s?\s*$")
@@ -78,6 +79,7 @@ class Settings:
     twilio_auth_tokens: tuple[str, ...] = ()
     twilio_api_base: str = "https://api.twilio.com"
     recordings_dir: Path = Path("recordings")
+    background_work: str = "process"
 
     @classmethod
     def from_env(
@@ -223,6 +225,14 @@ def parse_api_base(text: str, name: str) -> str:
             f"{name} must be scheme://host[:port] with no path, such as https://api.twilio.com"
         )
     return text.strip().rstrip("/")
+
+
+def parse_background_work(text: str, name: str) -> str:
+    if text not in BACKGROUND_WORK:
+        raise ConfigurationError(
+            f"{name} must be one of {', '.join(BACKGROUND_WORK)}, not {text!r}"
+        )
+    return text
 
 
 def _rate(text: str, source: str) -> Rate:
@@ -452,6 +462,16 @@ SETTINGS = (
         help="The directory where fetched call recordings are kept",
         parse=_path,
         metavar="DIR",
+    ),
+    Setting(
+        name="background_work",
+        flag="--background-work",
+        variable="PHONEWAGON_BACKGROUND_WORK",
+        default="`process`",
+        help="`process`: `serve` applies webhooks and fetches recordings in a process of its own"
+        " beside the web workers; `none`: you run `phonewagon-server work` yourself",
+        parse=parse_background_work,
+        flag_type=click.Choice(BACKGROUND_WORK),
     ),
     Setting(
         name="log_level",

@@ -67,8 +67,9 @@ def create_app(
     background: bool = True,
 ) -> Starlette:
     """The app; with `background` and a Twilio token, its lifespan runs the live workers
-    (`twilio.workers`) beside it. Tests that drive them step by step use
-    `app.state.live_workers` instead."""
+    (`twilio.workers`) in its own threads, as tests do. `serve` runs them in a process of their
+    own (`phonewagon_server.background`); tests that drive them step by step use
+    `app.state.live_workers`."""
     documented = api_routes()
     spec = openapi.build_openapi(settings.public_url, documented)
     docs = openapi.render_docs(spec)

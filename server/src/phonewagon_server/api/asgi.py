@@ -1,7 +1,8 @@
 """The application as worker processes build it: from `PHONEWAGON_*` variables alone.
 
 `phonewagon-server serve --workers N` hands uvicorn `app_from_env` as a factory; each worker
-opens its own database pool and closes it when it stops.
+opens its own database pool and closes it when it stops. The background work runs in a process
+of its own (`phonewagon_server.background`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def app_from_env() -> Starlette:
     keep_page_memory()
     settings = Settings.from_env()
     database = open_database(settings.database_url)
-    app = create_app(settings, database)
+    app = create_app(settings, database, background=False)  # `serve` runs it beside
 
     running = app.router.lifespan_context
 

@@ -26,8 +26,8 @@ async def signed_form(request: Request) -> Form:
     form = await _read_form(request)
     context = context_of(request)
     tokens = context.settings.twilio_auth_tokens
-    query = request.url.query
-    url = f"{context.settings.public_url}{request.url.path}{'?' + query if query else ''}"
+    path, query = request.scope["path"], request.scope["query_string"].decode("latin-1")
+    url = f"{context.settings.public_url}{path}{'?' + query if query else ''}"
     given = request.headers.get("x-twilio-signature", "")
     if not tokens:
         reason = "no Twilio auth token is configured (PHONEWAGON_TWILIO_AUTH_TOKEN)"
@@ -38,7 +38,7 @@ async def signed_form(request: Request) -> Form:
     else:
         return form
     _count_failure(request)
-    logger.warning("webhook %s refused: %s", request.url.path, reason)
+    logger.warning("webhook %s refused: %s", path, reason)
     raise Forbidden("The request is not signed by this deployment's Twilio account.")
 
 

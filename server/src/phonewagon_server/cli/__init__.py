@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from phonewagon_server import __version__
-from phonewagon_server.cli import database, imports, manage, numbers, serve, users
+from phonewagon_server.cli import database, imports, manage, numbers, serve, users, work
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +23,7 @@ def main() -> None:
 
 main.add_command(serve.serve)
 main.add_command(serve.demo)
+main.add_command(work.work)
 main.add_command(database.db)
 main.add_command(manage.accounts)
 main.add_command(manage.credentials)

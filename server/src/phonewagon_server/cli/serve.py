@@ -20,6 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from phonewagon_server.api import create_app
+from phonewagon_server.background import background_process
 from phonewagon_server.cli.options import database_option, now_ms, opened_database
 from phonewagon_server.config import SETTINGS, Settings, plain
 from phonewagon_server.demo import DemoData, load_demo
@@ -186,13 +187,22 @@ def _run(settings: Settings, *, host: str, port: int, log_level: str) -> None:
             settings.rate_limit,
             ", shared in Redis" if settings.redis_url else "",
         )
-        if settings.workers == 1:
-            run_uvicorn(create_app(settings, database), settings, **listen)
-            return
-    # Each worker process rebuilds the settings from the environment and opens its own pool.
-    os.environ.update(settings.as_env())
-    with _shared_metrics(settings):
-        run_uvicorn("phonewagon_server.api.asgi:app_from_env", settings, **listen)
+        with _background(settings, log_level=log_level):
+            if settings.workers == 1:
+                run_uvicorn(create_app(settings, database, background=False), settings, **listen)
+                return
+            # Each worker process rebuilds the settings from the environment and opens its own
+            # pool.
+            os.environ.update(settings.as_env())
+            with _shared_metrics(settings):
+                run_uvicorn("phonewagon_server.api.asgi:app_from_env", settings, **listen)
+
+
+def _background(settings: Settings, *, log_level: str) -> contextlib.AbstractContextManager[None]:
+    """The `work` process beside the web workers, unless the operator runs it elsewhere."""
+    if settings.background_work == "none":
+        return contextlib.nullcontext()
+    return background_process(settings, log_level=log_level)
 
 
 @contextlib.contextmanager

@@ -55,10 +55,13 @@ def decline(message: str) -> bytes:
 
 def empty() -> bytes:
     """Nothing to do: the answer to status and recording callbacks."""
-    return _document(ET.Element("Response"))
+    return EMPTY
 
 
 def _document(root: ET.Element) -> bytes:
     # tostring() would write the declaration with single quotes; Twilio's own is double-quoted.
     body: bytes = ET.tostring(root, encoding="utf-8")
     return DECLARATION + body
+
+
+EMPTY = _document(ET.Element("Response"))  # the same bytes for every callback

@@ -92,7 +92,7 @@ def _fields(form: Form) -> Mapping[str, str]:
 
 async def _queue(request: Request, kind: str, form: Form, payload: dict[str, Any]) -> None:
     """Queue the webhook's job once: a delivery Twilio repeats is the same job."""
-    delivery = f"{request.url.path}?{urlencode(sorted(form))}"
+    delivery = f"{request.scope['path']}?{urlencode(sorted(form))}"
     key = hashlib.sha256(delivery.encode()).hexdigest()
     await context_of(request).intake.accept(kind, key, payload)
 
