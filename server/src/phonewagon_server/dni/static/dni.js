@@ -1,20 +1,18 @@
-/* Phonewagon dynamic number insertion (docs/dni.md): records the visit, then shows the visitor's
- * tracking number wherever the business number appears. Whatever fails, the page stays as it is. */
+/* Phonewagon dynamic number insertion, see docs/dni.md. Whatever fails, the page stays as it is. */
 (function () {
   "use strict";
   const NAME = "phonewagon_visitor";
-  const ID = /^[A-Za-z0-9_-]{22,64}$/;
+  const ID = /^[\w-]{22,64}$/;
   const E164 = /^\+[1-9]\d{6,14}$/;
-  const SKIP = "script,style,textarea,input,noscript,template";
-  const SEP = "[\\s().\\u2010-\\u2015-]{0,3}"; // between two digits: ") " in "(503) 555-0100"
-  // Every way in from the browser goes through guard: no exception ever reaches the page.
+  const SKIP = "script,style,textarea,input,noscript";
+  const SEP = "[\\s().\\u2010-\\u2015-]{0,3}"; // between digits: ") " in "(503) 555-0100"
   const noop = () => {};
-  const guard = (fn) => function () {
+  const guard = (fn) => function () { // on every entry point: no exception reaches the page
     try { return fn.apply(this, arguments); } catch (e) { return undefined; }
   };
   let key, origin, visitor, visit, observer, timer, stopped = false, period = 60000;
-  const numbers = {}; // target: the number shown in its place
-  let rules = []; // what the observer applies to new content
+  const numbers = {}; // target: the number shown instead
+  let rules = []; // for content added later
 
   function loadVisitor() {
     let id = null;
@@ -37,9 +35,9 @@
 
   function device() {
     const ua = navigator.userAgent;
-    if (/iPad|Tablet|Silk|Kindle|Android(?!.*Mobi)/i.test(ua) ||
+    if (/iPad|Silk|Android(?!.*Mobi)/i.test(ua) ||
         (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1)) return "tablet"; // iPadOS 13+
-    return /Mobi|iPhone|iPod|Android|BlackBerry|Opera Mini/i.test(ua) ? "mobile" : "desktop";
+    return /Mobi|iPhone|iPod|Android/i.test(ua) ? "mobile" : "desktop";
   }
 
   function unbounce() {
@@ -49,8 +47,7 @@
     return ids && (ids.page_id || ids.variant_id || ids.visitor_id) ? ids : undefined;
   }
 
-  // A CORS simple request (text/plain: no preflight); a non-200 answer, a body that is not a JSON
-  // object, or no answer within 5 seconds rejects.
+  // text/plain: no CORS preflight. Rejects unless a JSON object comes back with 200 within 5 s.
   function post(path, body) {
     const abort = new AbortController();
     const timeout = setTimeout(guard(() => abort.abort()), 5000);
@@ -66,8 +63,7 @@
     }).finally(() => clearTimeout(timeout));
   }
 
-  // Finds `from` written any usual way (North American numbers with or without the 1) and
-  // rewrites its digits one by one with those of `to`, keeping every separator.
+  // Finds `from` in any format (+1 numbers with or without the 1); puts `to`'s digits in its place.
   function rule(from, to) {
     const d = from.slice(1);
     const nanp = d.length === 11 && d[0] === "1";
@@ -85,7 +81,7 @@
   function replace(text, list) {
     for (const r of /\d/.test(text) ? list : []) {
       text = text.replace(r.re, (found, at, all) =>
-        // Inside a longer run of digits (an order number, another phone number): not ours.
+        // Part of a longer run of digits: not ours.
         /\d/.test(all.charAt(at - 1) + all.charAt(at + found.length)) ? found : rewrite(found, r));
     }
     return text;
@@ -103,17 +99,17 @@
   }
 
   function swapTree(root, list) {
-    if (!list.length || skipped(root.nodeType === 1 ? root : root.parentElement)) return;
-    if (root.nodeType === 3) return swap(root, list);
-    if (root.nodeType !== 1) return;
-    swap(root, list);
+    const element = root.nodeType === 1;
+    if (!list.length || skipped(element ? root : root.parentElement)) return;
+    if (root.nodeType === 3 || element) swap(root, list);
+    if (!element) return;
     const walker = document.createTreeWalker(root, 5 /* elements and text */, {
       acceptNode: (n) => (n.nodeType === 1 && (n.matches(SKIP) || n.isContentEditable) ? 2 : 1),
     });
     for (let n; (n = walker.nextNode());) swap(n, list);
   }
 
-  // The server's swaps: targets, and numbers shown before for them, become the current numbers.
+  // Each target, and the number shown before for it, becomes the number now held.
   function apply(swaps) {
     const now = [];
     for (const s of Array.isArray(swaps) ? swaps : []) {
@@ -129,9 +125,9 @@
         if (r.type === "childList") r.addedNodes.forEach((n) => swapTree(n, rules));
         else swapTree(r.target, rules);
       }
-      observer.takeRecords(); // our own changes: nothing to do, and no loop
+      observer.takeRecords(); // our own changes: no loop
     }));
-    observer.takeRecords(); // content not seen yet is in the documentElement swapped below
+    observer.takeRecords(); // swapped below
     swapTree(document.documentElement, now);
     observer.takeRecords();
     observer.observe(document.documentElement, {
@@ -151,7 +147,7 @@
     schedule();
     post("/dni/heartbeat", { key, visitor, visit }).then(guard((answer) => apply(answer.swaps)),
       guard((error) => {
-        // The visit is unknown or refused: stop. Rate limited (429), a network failure: go on.
+        // Refused (unknown visit): stop. Rate limited or network down: go on.
         if (error >= 400 && error < 500 && error !== 429) stopped = true;
       })).catch(noop);
   }
@@ -176,7 +172,8 @@
       visit = answer.visit;
       const seconds = Number(answer.heartbeat_seconds);
       if (seconds >= 1 && seconds <= 86400) period = seconds * 1000;
-      document.addEventListener("visibilitychange", guard(() => (visible() ? beat() : clearTimeout(timer))));
+      const change = () => (visible() ? beat() : clearTimeout(timer));
+      document.addEventListener("visibilitychange", guard(change));
       schedule();
     })).catch(noop);
   }
