@@ -384,6 +384,29 @@ def test_the_device_class_follows_the_browser(
     context.close()
 
 
+def test_without_current_script_it_finds_its_tag_by_its_src(
+    fake: Fake, context: BrowserContext
+) -> None:
+    no_current = (
+        "Object.defineProperty(Document.prototype, 'currentScript', "
+        "{configurable: true, get: () => null});"
+    )
+    tab = open_tab(context, no_current)
+    tab.page.goto(fake.landing('<p id="n">503-555-0100</p>'))
+    swapped(tab, "n", "971-555-0188")
+    assert fake.visits[0]["key"] == KEY
+
+
+def test_a_long_address_is_cut_to_what_the_server_takes(
+    fake: Fake, context: BrowserContext
+) -> None:
+    url = fake.landing('<p id="n">503-555-0100</p>') + "&utm_content=" + "x" * 3000
+    tab = open_tab(context)
+    tab.page.goto(url)
+    swapped(tab, "n", "971-555-0188")
+    assert fake.visits[0]["page"] == url[:2048]
+
+
 def test_unbounce_ids_are_sent_when_the_page_is_an_unbounce_page(
     fake: Fake, context: BrowserContext
 ) -> None:
@@ -669,14 +692,17 @@ def test_a_heartbeat_with_a_new_number_swaps_again(fake: Fake, context: BrowserC
     assert tab.errors == []
 
 
-def test_a_refused_heartbeat_stops_them(fake: Fake, context: BrowserContext) -> None:
+@pytest.mark.parametrize(("status", "more"), [(404, False), (429, True)])
+def test_a_refused_heartbeat_stops_them_a_rate_limited_one_does_not(
+    fake: Fake, context: BrowserContext, status: int, more: bool
+) -> None:
     fake.heartbeat_seconds = 1
-    fake.heartbeat_status = 404
+    fake.heartbeat_status = status
     tab = open_tab(context)
     tab.page.goto(fake.landing('<p id="n">503-555-0100</p>'))
     wait_until(lambda: len(fake.heartbeats) == 1, tab, what="a heartbeat")
     pause(tab, 2.5)
-    assert len(fake.heartbeats) == 1
+    assert (len(fake.heartbeats) > 1) is more
     assert tab.text("n") == "971-555-0188"  # the page keeps what it shows
     assert tab.errors == []
 
