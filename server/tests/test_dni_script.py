@@ -115,6 +115,18 @@ VISIBILITY = """
   };
 })();
 """
+# A test-only prerendered page (Chrome's speculation rules), shown when `activate()` is called.
+PRERENDERING = """
+(() => {
+  let prerendering = true;
+  Object.defineProperty(Document.prototype, "prerendering",
+                        {configurable: true, get: () => prerendering});
+  window.activate = () => {
+    prerendering = false;
+    document.dispatchEvent(new Event("prerenderingchange"));
+  };
+})();
+"""
 NO_LOCAL_STORAGE = """
 Object.defineProperty(window, "localStorage", {configurable: true, get() {
   throw new DOMException("The operation is insecure.", "SecurityError");
@@ -405,6 +417,20 @@ def test_a_long_address_is_cut_to_what_the_server_takes(
     tab.page.goto(url)
     swapped(tab, "n", "971-555-0188")
     assert fake.visits[0]["page"] == url[:2048]
+
+
+def test_a_prerendered_page_records_its_visit_only_once_shown(
+    fake: Fake, context: BrowserContext
+) -> None:
+    tab = open_tab(context, PRERENDERING)
+    tab.page.goto(fake.landing('<p id="n">503-555-0100</p>'))
+    pause(tab, 1.0)
+    assert fake.visits == []
+    assert tab.text("n") == "503-555-0100"
+    tab.page.evaluate("activate()")
+    swapped(tab, "n", "971-555-0188")
+    assert [v["key"] for v in fake.visits] == [KEY]
+    assert tab.errors == []
 
 
 def test_unbounce_ids_are_sent_when_the_page_is_an_unbounce_page(

@@ -42,12 +42,12 @@
 
   function unbounce() {
     const page = window.ub && window.ub.page;
-    const s = (v) => (v == null || v === "" ? undefined : String(v).slice(0, 128));
-    const ids = page && { page_id: s(page.id), variant_id: s(page.variantId), visitor_id: s(page.visitorId) };
-    return ids && (ids.page_id || ids.variant_id || ids.visitor_id) ? ids : undefined;
+    const s = (v) => (v == null ? undefined : String(v).slice(0, 128));
+    return page ? { page_id: s(page.id), variant_id: s(page.variantId), visitor_id: s(page.visitorId) }
+      : undefined;
   }
 
-  // text/plain: no CORS preflight. Rejects unless a JSON object comes back with 200 within 5 s.
+  // text/plain: no CORS preflight. Rejects unless JSON comes back with a 200 within 5 s.
   function post(path, body) {
     const abort = new AbortController();
     const timeout = setTimeout(guard(() => abort.abort()), 5000);
@@ -57,9 +57,6 @@
     }).then((response) => {
       if (response.status !== 200) throw response.status;
       return response.json();
-    }).then((answer) => {
-      if (!answer || typeof answer !== "object") throw answer;
-      return answer;
     }).finally(() => clearTimeout(timeout));
   }
 
@@ -127,7 +124,7 @@
       }
       observer.takeRecords(); // our own changes: no loop
     }));
-    observer.takeRecords(); // swapped below
+    observer.takeRecords();
     swapTree(document.documentElement, now);
     observer.takeRecords();
     observer.observe(document.documentElement, {
@@ -147,7 +144,7 @@
     schedule();
     post("/dni/heartbeat", { key, visitor, visit }).then(guard((answer) => apply(answer.swaps)),
       guard((error) => {
-        // Refused (unknown visit): stop. Rate limited or network down: go on.
+        // Refused: stop. Rate limited or network down: go on.
         if (error >= 400 && error < 500 && error !== 429) stopped = true;
       })).catch(noop);
   }
@@ -161,6 +158,13 @@
     if (!tag || !/^https?:$/.test(location.protocol)) return;
     key = tag.getAttribute("data-key");
     origin = new URL(tag.src, location.href).origin;
+    // A prerendered page may never be seen: no number until it is.
+    if (document.prerendering) {
+      document.addEventListener("prerenderingchange", guard(send), { once: true });
+    } else send();
+  }
+
+  function send() {
     visitor = loadVisitor();
     post("/dni/visits", {
       key, visitor, page: location.href.slice(0, 2048), referrer: document.referrer.slice(0, 2048),
