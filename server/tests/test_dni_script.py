@@ -1,5 +1,5 @@
 """The website script `/dni.js` in a real browser (Debian's Chromium, driven by Playwright), against
-a fake of the server's side of docs/dni contract (`POST /dni/visits`, `POST /dni/heartbeat`).
+a fake of the server's side of the DNI contract (`POST /dni/visits`, `POST /dni/heartbeat`).
 
 Two servers on two origins, like a customer's site and Phonewagon: the site serves the landing
 pages (http://127.0.0.1:A), the fake serves the script file from the package and the two
@@ -75,6 +75,10 @@ IPHONE = (
 IPAD = (
     "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+IPAD_AS_MAC = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"
 )
 ANDROID_PHONE = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
@@ -383,14 +387,25 @@ def test_the_visit_carries_page_referrer_device_key_and_the_visitor_comes_back(
 
 
 @pytest.mark.parametrize(
-    ("user_agent", "device"),
-    [(IPHONE, "mobile"), (ANDROID_PHONE, "mobile"), (IPAD, "tablet"), (ANDROID_TABLET, "tablet")],
+    ("user_agent", "touch_points", "device"),
+    [
+        (IPHONE, 5, "mobile"),
+        (ANDROID_PHONE, 5, "mobile"),
+        (IPAD, 5, "tablet"),
+        (ANDROID_TABLET, 10, "tablet"),
+        (IPAD_AS_MAC, 5, "tablet"),  # iPadOS 13+ asks for the desktop site by default
+        (IPAD_AS_MAC, 0, "desktop"),  # the same user agent on a Mac
+    ],
 )
 def test_the_device_class_follows_the_browser(
-    fake: Fake, browser: Browser, user_agent: str, device: str
+    fake: Fake, browser: Browser, user_agent: str, touch_points: int, device: str
 ) -> None:
     context = browser.new_context(user_agent=user_agent)
-    tab = open_tab(context)
+    tab = open_tab(
+        context,
+        "Object.defineProperty(Navigator.prototype, 'maxTouchPoints', "
+        f"{{configurable: true, get: () => {touch_points}}});",
+    )
     tab.page.goto(fake.landing('<p id="n">503-555-0100</p>'))
     swapped(tab, "n", "971-555-0188")
     assert [v["device"] for v in fake.visits] == [device]
