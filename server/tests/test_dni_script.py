@@ -386,6 +386,30 @@ def test_the_visit_carries_page_referrer_device_key_and_the_visitor_comes_back(
     assert tab.errors == []
 
 
+def test_on_an_https_site_the_cookie_is_secure(fake: Fake, context: BrowserContext) -> None:
+    """The site and Phonewagon on https, as in production: Playwright answers for both names,
+    passing Phonewagon's requests on to the fake."""
+    site, api = "https://shop.example", "https://calls.example"
+    fake.landing('<p id="n">503-555-0100</p>')
+    html = fake.pages["landing"].replace(fake.api, api)
+
+    def serve_site(route: Route) -> None:
+        route.fulfill(body=html, content_type="text/html")
+
+    def serve_api(route: Route) -> None:
+        route.fulfill(response=route.fetch(url=route.request.url.replace(api, fake.api)))
+
+    context.route(f"{site}/**", serve_site)
+    context.route(f"{api}/**", serve_api)
+    tab = open_tab(context)
+    tab.page.goto(f"{site}/landing{QUERY}")
+    swapped(tab, "n", "971-555-0188")
+    assert fake.visits[0]["page"] == f"{site}/landing{QUERY}"
+    [cookie] = [c for c in context.cookies() if c["name"] == "phonewagon_visitor"]
+    assert (cookie["domain"], cookie["secure"], cookie["value"]) == ("shop.example", True, VISITOR)
+    assert tab.errors == []
+
+
 @pytest.mark.parametrize(
     ("user_agent", "touch_points", "device"),
     [
