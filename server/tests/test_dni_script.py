@@ -243,7 +243,7 @@ class Fake:
 
     def site_app(self) -> Starlette:
         async def slow(request: Request) -> Response:
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(3.0)  # room for the script and the visit on a busy machine
             return Response("window.slowDone = true;", media_type="text/javascript")
 
         async def page(request: Request) -> Response:
