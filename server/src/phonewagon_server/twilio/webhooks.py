@@ -14,8 +14,8 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -92,8 +92,8 @@ def _fields(form: Form) -> Mapping[str, str]:
 
 async def _queue(request: Request, kind: str, form: Form, payload: dict[str, Any]) -> None:
     """Queue the webhook's job once: a delivery Twilio repeats is the same job."""
-    delivery = f"{request.scope['path']}?{urlencode(sorted(form))}"
-    key = hashlib.sha256(delivery.encode()).hexdigest()
+    delivery = orjson.dumps([request.scope["path"], sorted(form)])
+    key = hashlib.sha256(delivery).hexdigest()
     await context_of(request).intake.accept(kind, key, payload)
 
 
