@@ -1,0 +1,1 @@
+/* Phonewagon DNI: the browser script is delivered separately (docs/dni.md, "The script"). */
