@@ -71,9 +71,11 @@ _NETWORKS = [(name, _pattern(domains)) for name, domains in SOCIAL_NETWORKS.item
 
 
 def referrer_host(referrer: str, page: str) -> str:
-    """The referrer's host, lowercased; "" for none, one we cannot read, or the page's own."""
+    """The referrer's host, lowercased; "" for none, one that is not a web page's, one we
+    cannot read, or the page's own."""
     try:
-        host = (urlsplit(referrer).hostname or "") if referrer else ""
+        parts = urlsplit(referrer)
+        host = (parts.hostname or "") if parts.scheme in ("http", "https") else ""
         own = urlsplit(page).hostname or ""
     except ValueError:
         return ""
