@@ -9,9 +9,6 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from phonewagon_server.api.routing import MAX_JSON_BYTES
-from phonewagon_server.config import Rate, Settings
-from phonewagon_server.db import Database
 from dni_kit import (
     KEY,
     PAGE,
@@ -25,6 +22,9 @@ from dni_kit import (
     swapped,
     visitor_id,
 )
+from phonewagon_server.api.routing import MAX_JSON_BYTES
+from phonewagon_server.config import Rate, Settings
+from phonewagon_server.db import Database
 from server_testkit import FakeClock, Tenant
 
 GOOD: dict[str, Any] = {"key": KEY, "visitor": None, "page": PAGE, "referrer": ""}

@@ -8,13 +8,7 @@ from dataclasses import replace
 import pytest
 from starlette.testclient import TestClient
 
-from phonewagon_server.config import Settings
-from phonewagon_server.db import Database
-from phonewagon_server.db import numbers as number_rows
-from phonewagon_server.db import pools as pool_rows
-from phonewagon_server.db.numbers import TrackingNumber
 from dni_kit import (
-    BROWSER,
     KEY,
     PAGE,
     POOL,
@@ -28,6 +22,11 @@ from dni_kit import (
     swapped,
     visitor_id,
 )
+from phonewagon_server.config import Settings
+from phonewagon_server.db import Database
+from phonewagon_server.db import numbers as number_rows
+from phonewagon_server.db import pools as pool_rows
+from phonewagon_server.db.numbers import TrackingNumber
 from server_testkit import NOW_MS, FakeClock, Tenant, World
 
 ORIGIN = "https://www.acme-plumbing.example"
