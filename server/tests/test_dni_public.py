@@ -122,7 +122,8 @@ def test_an_unknown_key_of_the_body_is_ignored_as_the_contract_says(
     assert swapped(response) == [POOL[0]]
     with database.transaction() as tx:
         row = tx.fetchone("SELECT fields FROM dni_visits")
-    assert row is not None and "screen" not in row[0]
+    assert row is not None
+    assert "screen" not in row[0]
 
 
 @pytest.mark.parametrize("key", ["pwk_" + "z" * 24, "pwk_short", "not-a-key", ""])

@@ -44,7 +44,8 @@ def test_old_visits_go_in_batches_and_recent_visits_and_holds_stay(
         touch = visit_rows.first_touch(
             tx, tenant.company.id, visitor_id(1), since=NOW_MS - 30 * DAY_MS, until=NOW_MS
         )
-    assert touch is not None and touch.fields["user_source"] == "Google organic"
+    assert touch is not None
+    assert touch.fields["user_source"] == "Google organic"
 
 
 def test_holds_over_before_the_window_go_too(
