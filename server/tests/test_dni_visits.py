@@ -243,3 +243,14 @@ def test_page_views_of_people_are_counted(client: TestClient) -> None:
     page_view(client)
     page_view(client, user_agent="Googlebot/2.1 (+http://www.google.com/bot.html)")
     assert metric(client, "phonewagon_dni_visits_total") == before + 1
+
+
+def test_a_number_removed_from_the_pool_is_handed_out_no_more(
+    client: TestClient, database: Database
+) -> None:
+    assert swapped(page_view(client, visitor=visitor_id(1))) == [POOL[0]]
+    with database.transaction(write=True) as tx:
+        assert number_rows.remove_number(tx, POOL[0])
+    assert swapped(page_view(client, visitor=visitor_id(1))) == [POOL[1]]
+    assert swapped(page_view(client, visitor=visitor_id(2))) == [POOL[2]]
+    assert swapped(page_view(client, visitor=visitor_id(3))) == []

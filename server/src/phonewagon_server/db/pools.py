@@ -112,7 +112,8 @@ def add_missing_holds(tx: Connection, company_id: int) -> None:
         " JOIN campaigns c ON c.id = t.campaign_id"
         " WHERE t.company_id = ? AND c.swap_target IS NOT NULL"
         " AND NOT EXISTS (SELECT 1 FROM number_holds h WHERE h.number = t.number)"
-        " ON CONFLICT (number) DO NOTHING",
+        # In one order: two page views adding the same rows wait for each other, never deadlock.
+        " ORDER BY t.number ON CONFLICT (number) DO NOTHING",
         (company_id,),
     )
 
@@ -120,8 +121,9 @@ def add_missing_holds(tx: Connection, company_id: int) -> None:
 def held_number(tx: Connection, campaign_id: str, visitor: str, *, now: int) -> str | None:
     """The number of the pool `visitor` holds now, if any."""
     row = tx.fetchone(
-        "SELECT number FROM number_holds"
-        " WHERE campaign_id = ? AND visitor = ? AND held_until > ? ORDER BY number LIMIT 1",
+        "SELECT h.number FROM number_holds h"
+        " JOIN tracking_numbers t ON t.number = h.number AND t.campaign_id = h.campaign_id"
+        " WHERE h.campaign_id = ? AND h.visitor = ? AND h.held_until > ? ORDER BY h.number LIMIT 1",
         (campaign_id, visitor, now),
     )
     return str(row[0]) if row else None
