@@ -82,6 +82,10 @@ def test_simultaneous_visitors_never_share_a_number_and_keep_theirs(
                 "SELECT visitor, number FROM number_holds WHERE held_until > ?", (now,)
             )
         assert sorted(rows) == sorted(holders.items())  # held in the database as answered
+        # Every worker's counts, summed: 60 page views, of which 42 found the pool full.
+        text = httpx.get(f"{server.url}/metrics", timeout=10).text
+        assert "phonewagon_dni_visits_total 60.0" in text
+        assert "phonewagon_dni_fallbacks_total 42.0" in text
     finally:
         _, _, stderr = server.stop()
     assert "Traceback" not in stderr
