@@ -38,6 +38,15 @@ from phonewagon_server.ratelimit import Clock, Limiter, build_limiter
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60
 DAY_MS = 86_400_000
+# The page's parameters that make a touch, and those a call keeps.
+TOUCH_FIELDS = frozenset(
+    {"gclid", "gbraid", "wbraid", "fbclid", "msclkid"}
+    | {f"utm_{part}" for part in ("source", "medium", "campaign", "term", "content")}
+)
+CALL_FIELDS = frozenset(
+    {"gclid", "fbclid", "msclkid", "keyword", "match_type", "network", "ad_position"}
+    | {f"utm_{part}" for part in ("source", "medium", "campaign", "term", "content")}
+)
 
 
 @dataclass(slots=True)
@@ -207,17 +216,6 @@ def _record(
     visit_rows.insert_visit(
         tx, company_id=site.company_id, visitor=visitor, now=now, paid=is_paid(query), fields=fields
     )
-
-
-# The page's parameters that make a touch, and those a call keeps.
-TOUCH_FIELDS = frozenset(
-    {"gclid", "gbraid", "wbraid", "fbclid", "msclkid"}
-    | {f"utm_{part}" for part in ("source", "medium", "campaign", "term", "content")}
-)
-CALL_FIELDS = frozenset(
-    {"gclid", "fbclid", "msclkid", "keyword", "match_type", "network", "ad_position"}
-    | {f"utm_{part}" for part in ("source", "medium", "campaign", "term", "content")}
-)
 
 
 def _swaps(swaps: list[Swap]) -> JSONObject:
