@@ -32,8 +32,9 @@ from server_testkit import PUBLIC_URL, Tenant, World, sign_in
 
 # Parameters every endpoint refuses, or would: unknown, malformed, out of range, contradictory.
 BAD_QUERIES = ["", "?compnay_id=1", "?company_id=abc&page_size=-1", "?start_time=9&end_time=1"]
-UNDOCUMENTED = {"/openapi.json", "/docs", "/metrics"}
-CSP = {"api": API_POLICY, "docs": DOCS_POLICY, "app": app_policy(PUBLIC_URL)}
+# The website-visit paths are for the script on customers' pages: docs/dni.md documents them.
+UNDOCUMENTED = {"/openapi.json", "/docs", "/metrics", "/dni.js", "/dni/visits", "/dni/heartbeat"}
+CSP = {"api": API_POLICY, "docs": DOCS_POLICY, "app": app_policy(PUBLIC_URL), "asset": API_POLICY}
 SAMPLE = {
     "{name}": "app.css",
     "{client_id}": "pwid_000000000000000000000000",
@@ -86,6 +87,12 @@ def test_every_route_of_the_app_declares_a_policy(api: TestClient) -> None:
             assert route.methods == {"POST"}, route.path
             assert route.policy.auth in (Auth.SESSION, Auth.PUBLIC), route.path
             assert route.path.startswith("/app/"), route.path
+        elif route.policy.body is Body.JSON:  # what the website-visit script posts
+            assert route.methods == {"POST"}, route.path
+            assert route.policy.auth is Auth.PUBLIC, route.path
+            assert route.path.startswith("/dni/"), route.path
+        elif route.methods == {"OPTIONS"}:  # their CORS preflights
+            assert route.path.startswith("/dni/"), route.path
         else:
             assert route.methods == {"GET", "HEAD"}, route.path
 

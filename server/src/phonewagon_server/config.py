@@ -80,6 +80,11 @@ class Settings:
     twilio_api_base: str = "https://api.twilio.com"
     recordings_dir: Path = Path("recordings")
     background_work: str = "process"
+    dni_hold_minutes: int = 15
+    attribution_days: int = 30
+    dni_visit_limit: Rate = Rate(limit=120, window=60)
+    dni_company_limit: Rate = Rate(limit=6000, window=60)
+    dni_holds_per_address: int = 3
 
     @classmethod
     def from_env(
@@ -472,6 +477,46 @@ SETTINGS = (
         " beside the web workers; `none`: you run `phonewagon-server work` yourself",
         parse=parse_background_work,
         flag_type=click.Choice(BACKGROUND_WORK),
+    ),
+    Setting(
+        name="dni_hold_minutes",
+        flag="",
+        variable="PHONEWAGON_DNI_HOLD_MINUTES",
+        default="`15`",
+        help="How long a website visitor keeps a pool number after the page's last heartbeat",
+        parse=_positive,
+    ),
+    Setting(
+        name="attribution_days",
+        flag="",
+        variable="PHONEWAGON_ATTRIBUTION_DAYS",
+        default="`30`",
+        help="How far back a call looks for its visitor's first touch; older visits are purged",
+        parse=_positive,
+    ),
+    Setting(
+        name="dni_visit_limit",
+        flag="",
+        variable="PHONEWAGON_DNI_VISIT_LIMIT",
+        default="`120/minute`",
+        help="Requests to `/dni/visits` and `/dni/heartbeat` per client address",
+        parse=_rate,
+    ),
+    Setting(
+        name="dni_company_limit",
+        flag="",
+        variable="PHONEWAGON_DNI_COMPANY_LIMIT",
+        default="`6000/minute`",
+        help="Requests to `/dni/visits` and `/dni/heartbeat` per company's site key",
+        parse=_rate,
+    ),
+    Setting(
+        name="dni_holds_per_address",
+        flag="",
+        variable="PHONEWAGON_DNI_HOLDS_PER_ADDRESS",
+        default="`3`",
+        help="Visitors of one client address that may hold a company's pool numbers at once",
+        parse=_positive,
     ),
     Setting(
         name="log_level",

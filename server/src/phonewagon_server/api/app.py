@@ -27,6 +27,8 @@ from phonewagon_server.config import Settings
 from phonewagon_server.credentials import CredentialUses, VerifiedCredentials
 from phonewagon_server.db import Database
 from phonewagon_server.db.accounts import record_credential_use
+from phonewagon_server.dni import visits
+from phonewagon_server.dni.script import Script
 from phonewagon_server.errors import PhonewagonError
 from phonewagon_server.queue import JobQueue
 from phonewagon_server.ratelimit import Clock, build_limiter
@@ -86,6 +88,7 @@ def create_app(
         endpoint("/openapi.json", openapi_json, auth=Auth.PUBLIC, include_in_schema=False),
         endpoint("/docs", docs_page, auth=Auth.PUBLIC, headers="docs", include_in_schema=False),
         *app_routes(),
+        *dni_routes(),
     ]
     if metrics:  # without credentials: its handler answers 404 outside `metrics_allow`
         page = metrics_endpoint(metrics, settings.metrics_allow)
@@ -124,7 +127,37 @@ def create_app(
         credential_uses=CredentialUses(_recorder(database)),
     )
     app.state.web = build_web_context(settings, clock=monotonic)
+    app.state.dni = visits.VisitDesk.for_settings(settings, clock=monotonic)
     return app
+
+
+def dni_routes() -> list[PolicyRoute]:
+    """What customers' pages call: the script, and where it records visits (docs/dni.md)."""
+    script = Script.load()
+    return [
+        endpoint(
+            "/dni.js", script.serve, auth=Auth.PUBLIC, headers="asset", include_in_schema=False
+        ),
+        *(
+            route
+            for path, handler in (
+                ("/dni/visits", visits.record_visit),
+                ("/dni/heartbeat", visits.heartbeat),
+            )
+            for route in (
+                # The preflight first: a method the path does not route is answered by its
+                # policy, which takes no body (`Policies.of`).
+                endpoint(
+                    path,
+                    visits.preflight,
+                    auth=Auth.PUBLIC,
+                    methods=("OPTIONS",),
+                    include_in_schema=False,
+                ),
+                endpoint(path, handler, auth=Auth.PUBLIC, body=Body.JSON, include_in_schema=False),
+            )
+        ),
+    ]
 
 
 def _running(

@@ -28,10 +28,7 @@ def negotiate(accept_encoding: str | None) -> Coding | None:
     """The coding to answer with under RFC 9110 §12.5.3, or None for the body as it is."""
     if not accept_encoding:
         return None
-    offered: dict[str, float] = {}
-    for item in accept_encoding.split(","):
-        name, _, params = item.partition(";")
-        offered[name.strip().lower()] = _quality(params)
+    offered = _offered(accept_encoding)
     wildcard = offered.get("*", 0.0)
     best: Coding | None = None
     best_q = 0.0
@@ -40,6 +37,20 @@ def negotiate(accept_encoding: str | None) -> Coding | None:
         if q > best_q:
             best, best_q = coding, q
     return best
+
+
+def accepts(accept_encoding: str | None, coding: Coding) -> bool:
+    """Whether the client takes `coding` at all, whichever it prefers."""
+    offered = _offered(accept_encoding or "")
+    return offered.get(coding, offered.get("*", 0.0)) > 0.0
+
+
+def _offered(accept_encoding: str) -> dict[str, float]:
+    offered: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.partition(";")
+        offered[name.strip().lower()] = _quality(params)
+    return offered
 
 
 def compress(body: bytes, coding: Coding) -> bytes:

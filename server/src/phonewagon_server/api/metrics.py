@@ -29,6 +29,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from phonewagon_server.dni.counters import dni_counters
+
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 # From a cached page (~1 ms) to a slow database (seconds).
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -77,6 +79,7 @@ class Metrics:
             "Requests answered 503: the database could not be reached, or a statement timed out.",
             registry=registry,
         )
+        dni_counters().register(registry)
         # Each request's two series, looked up once: `labels()` takes a lock and builds a key.
         self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         for limit in ("account", "auth_failure"):

@@ -12,9 +12,10 @@ import re
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Literal, assert_never, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, assert_never, cast, overload
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from phonewagon_server.api.auth import authorize
 from phonewagon_server.api.context import context_of
 from phonewagon_server.api.webhook_auth import MAX_FORM_BYTES, signed_form
 from phonewagon_server.api.webhook_auth import Form as SignedForm
+from phonewagon_server.errors import PayloadTooLarge, UnreadableBody
 
 # As a module: `web.sessions` imports the app's context, whose package imports this module.
 from phonewagon_server.web import sessions
@@ -38,7 +40,12 @@ AccountHandler = Callable[[Request, int], Response]  # the request, and its acco
 SignedHandler = Callable[[Request, SignedForm], Awaitable[Response]]  # its signed form
 FormHandler = Callable[[Request, Form], Response]  # a public form (signing in), CSRF-checked
 SessionHandler = Callable[[Request, "SignedIn", Form], Response]  # the signed-in person
-HeaderProfile = Literal["api", "docs", "app"]  # see `api.security.SecurityHeaders`
+JSONObject = dict[str, Any]
+JSONHandler = Callable[[Request, JSONObject], Response]  # a public JSON object, in a thread
+HeaderProfile = Literal["api", "docs", "app", "asset"]  # see `api.security.SecurityHeaders`
+MAX_JSON_BYTES = 8 * 1024
+JSON_TYPES = ("application/json", "text/plain")  # text/plain: a CORS "simple request"
+JSON_TOO_LARGE = f"A JSON body is at most {MAX_JSON_BYTES} bytes."
 
 
 class Auth(Enum):
@@ -61,6 +68,12 @@ class Body(Enum):
     # against the session (Auth.SESSION) or the signed sign-in cookie (Auth.PUBLIC); a webhook's
     # signature covers it instead (Auth.TWILIO_SIGNATURE).
     FORM = "form"
+    # A JSON object of at most MAX_JSON_BYTES, sent as application/json or text/plain.
+    JSON = "json"
+
+    @property
+    def max_bytes(self) -> int:
+        return MAX_JSON_BYTES if self is Body.JSON else MAX_FORM_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +158,19 @@ def endpoint(
 @overload
 def endpoint(
     path: str,
+    handler: JSONHandler,
+    *,
+    auth: Literal[Auth.PUBLIC],
+    body: Literal[Body.JSON],
+    headers: HeaderProfile = "api",
+    methods: Collection[str] = ("POST",),
+    include_in_schema: bool = True,
+) -> PolicyRoute: ...
+
+
+@overload
+def endpoint(
+    path: str,
     handler: SessionHandler,
     *,
     auth: Literal[Auth.SESSION],
@@ -157,7 +183,7 @@ def endpoint(
 
 def endpoint(
     path: str,
-    handler: AccountHandler | Handler | FormHandler | SessionHandler | SignedHandler,
+    handler: AccountHandler | Handler | FormHandler | JSONHandler | SessionHandler | SignedHandler,
     *,
     auth: Auth,
     short: bool = False,
@@ -172,6 +198,7 @@ def endpoint(
     says its work (authentication included) is small enough for `AppContext.run_short`, else it
     runs in a worker thread. A public handler is routed as it is, blocking or async, but for a
     public form's, which is given the form once its sign-in CSRF token is checked. An
+    public JSON route's is a blocking function given the JSON object, run in a worker thread. An
     `Auth.SESSION` handler is a blocking function given the signed-in person and the form
     (empty without `Body.FORM`), whose CSRF token was checked against the session; it runs in
     a worker thread, and stays out of /openapi.json. An `Auth.TWILIO_SIGNATURE` handler is a
@@ -184,6 +211,8 @@ def endpoint(
         routed = _signed(cast(SignedHandler, handler))
     elif auth is Auth.PUBLIC and body is Body.FORM:
         routed = _public_form(cast(FormHandler, handler))
+    elif auth is Auth.PUBLIC and body is Body.JSON:
+        routed = _public_json(cast(JSONHandler, handler))
     elif auth is Auth.PUBLIC:
         routed = cast(Handler, handler)
     elif auth is Auth.SESSION:
@@ -192,7 +221,7 @@ def endpoint(
         assert_never(auth)
     session = auth is Auth.SESSION
     if methods is None:
-        methods = ("POST",) if body is Body.FORM else ("GET",)
+        methods = ("GET",) if body is Body.NONE else ("POST",)
     return PolicyRoute(
         path,
         routed,
@@ -235,6 +264,14 @@ def _public_form(handler: FormHandler) -> Handler:
     return routed
 
 
+def _public_json(handler: JSONHandler) -> Handler:
+    async def routed(request: Request) -> Response:
+        body = await read_json(request)
+        return await run_in_threadpool(handler, request, body)  # its database work, off the loop
+
+    return routed
+
+
 def _signed_in(handler: SessionHandler, *, body: Body) -> Handler:
     def signed_in(request: Request, form: Form) -> Response:
         person = sessions.require_session(request)
@@ -265,6 +302,25 @@ async def read_form(request: Request) -> Form:
     except (UnicodeDecodeError, ValueError) as exc:
         raise HTTPException(400, "The form is not UTF-8 text.") from exc
     return dict(fields)
+
+
+async def read_json(request: Request) -> JSONObject:
+    """The request's JSON object, read up to MAX_JSON_BYTES (413 past them, as for a form)."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in JSON_TYPES:
+        raise HTTPException(415, "Send a JSON object as application/json or text/plain.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise PayloadTooLarge(JSON_TOO_LARGE)
+    try:
+        parsed = orjson.loads(body)  # refuses invalid UTF-8 and lone surrogates too
+    except orjson.JSONDecodeError:
+        raise UnreadableBody("The body is not JSON text in UTF-8.") from None
+    if not isinstance(parsed, dict):
+        raise UnreadableBody("The body must be a JSON object.")
+    return parsed
 
 
 class Policies:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phonewagon_server.api import problems
-from phonewagon_server.api.routing import Body, Policies
+from phonewagon_server.api.routing import JSON_TOO_LARGE, Body, Policies
 from phonewagon_server.api.webhook_auth import MAX_FORM_BYTES
 from phonewagon_server.config import Settings
 from phonewagon_server.errors import PayloadTooLarge
@@ -42,15 +42,18 @@ MAX_HEADER_FIELDS = 100
 
 
 def security_header_pairs(
-    policy: str = API_POLICY, *, https: bool = False
+    policy: str = API_POLICY, *, https: bool = False, asset: bool = False
 ) -> list[tuple[str, str]]:
-    """The security headers as text: HSTS only when the API is served over https."""
+    """The security headers as text: HSTS only when the API is served over https. An asset
+    (`/dni.js`, loaded by customers' pages) sets its own caching and may be used cross-origin."""
     pairs = [
         ("cache-control", "no-store"),  # call data must not linger in caches
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),
         ("x-frame-options", "DENY"),
     ]
+    if asset:
+        pairs[0] = ("cross-origin-resource-policy", "cross-origin")
     if https:
         pairs.append(("strict-transport-security", "max-age=31536000"))
     return [*pairs, ("content-security-policy", policy)]
@@ -69,19 +72,21 @@ class SecurityHeaders:
     docs: Headers
     policies: Policies
     app: Headers = ()
+    asset: Headers = ()
 
     @classmethod
     def for_settings(cls, settings: Settings, policies: Policies) -> SecurityHeaders:
         https = settings.public_url.startswith("https://")
 
-        def encoded(policy: str) -> Headers:
-            pairs = security_header_pairs(policy, https=https)
+        def encoded(policy: str, *, asset: bool = False) -> Headers:
+            pairs = security_header_pairs(policy, https=https, asset=asset)
             return tuple((name.encode(), value.encode()) for name, value in pairs)
 
         return cls(
             api=encoded(API_POLICY),
             docs=encoded(DOCS_POLICY),
             app=encoded(app_policy(settings.public_url)),
+            asset=encoded(API_POLICY, asset=True),
             policies=policies,
         )
 
@@ -89,7 +94,21 @@ class SecurityHeaders:
         policy = self.policies.of(path)
         if policy is None:
             return self.app if path.startswith(APP_PATH) else self.api
-        return {"api": self.api, "docs": self.docs, "app": self.app}[policy.headers]
+        profiles = {"api": self.api, "docs": self.docs, "app": self.app, "asset": self.asset}
+        return profiles[policy.headers]
+
+
+DNI_PATHS = ("/dni/", "/dni.js")  # public to customers' sites: CORS per company (`dni.visits`)
+
+
+class ApiCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS for the API, leaving the website-visit paths to their own."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(DNI_PATHS):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
@@ -98,7 +117,7 @@ def cors_middleware(settings: Settings) -> list[Middleware]:
         return []
     return [
         Middleware(
-            CORSMiddleware,
+            ApiCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "HEAD"],
             allow_headers=["Authorization"],
@@ -124,7 +143,7 @@ class RequestLimits:
         if scope["type"] == "http" and (refusal := _refusal(scope, self.policies)) is not None:
             status, detail = refusal
             # A form over its bound is what the form's reader refuses too: the same problem.
-            error = PayloadTooLarge if detail == FORM_TOO_LARGE else None
+            error = PayloadTooLarge if detail in (FORM_TOO_LARGE, JSON_TOO_LARGE) else None
             response = problems.render_refusal(Request(scope), status, detail, error=error)
             await response(scope, receive, send)
             return
@@ -155,6 +174,8 @@ def _body_refusal(
     policy = policies.of(scope["path"], scope["method"])
     if policy is None or policy.body is Body.NONE:
         return 413, "This API takes no request body: send parameters in the query string."
-    if header == b"content-length" and (not value.strip().isdigit() or int(value) > MAX_FORM_BYTES):
-        return 413, FORM_TOO_LARGE
-    return None  # a chunked form is bounded as it is read (`api.routing.read_form`)
+    if header == b"content-length" and (
+        not value.strip().isdigit() or int(value) > policy.body.max_bytes
+    ):
+        return 413, JSON_TOO_LARGE if policy.body is Body.JSON else FORM_TOO_LARGE
+    return None  # a chunked body is bounded as it is read (`api.routing.read_form`, `read_json`)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from phonewagon_server import __version__
-from phonewagon_server.cli import database, imports, manage, numbers, serve, users, work
+from phonewagon_server.cli import database, dni, imports, manage, numbers, serve, users, work
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,5 +30,6 @@ main.add_command(manage.credentials)
 main.add_command(manage.companies)
 main.add_command(manage.campaigns)
 main.add_command(numbers.numbers)
+main.add_command(dni.dni)
 main.add_command(users.users)
 main.add_command(imports.calls)

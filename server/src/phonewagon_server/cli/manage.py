@@ -14,8 +14,10 @@ from phonewagon_server.cli.options import (
 from phonewagon_server.db import Connection
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
+from phonewagon_server.db import pools as pool_rows
 from phonewagon_server.errors import NotFound
 from phonewagon_server.models import Account, Company
+from phonewagon_server.phones import InvalidNumber, normalize_number
 from phonewagon_server.renames import rename_campaign_and_calls
 
 ACCOUNT = click.option("--account", "account_id", type=int, required=True, help="Account id.")
@@ -217,15 +219,30 @@ def campaigns() -> None:
 @click.option("--company", "company_id", type=int, required=True, help="Company id.")
 @NAME
 @click.option("--id", "campaign_id", help="The campaign id (default: the next free sNNNN).")
+@click.option(
+    "--swap-target",
+    help="Make it a website pool: the business number on the site, which visitors see replaced"
+    " by the campaign's numbers.",
+)
 @database_option
 @json_option
 def create_campaign(
-    company_id: int, name: str, campaign_id: str | None, database_url: str | None, as_json: bool
+    company_id: int,
+    name: str,
+    campaign_id: str | None,
+    swap_target: str | None,
+    database_url: str | None,
+    as_json: bool,
 ) -> None:
-    """Create a campaign in a company."""
+    """Create a campaign in a company; with --swap-target, a website pool (docs/dni.md)."""
     name = _non_blank(name)
     if campaign_id is not None and not _valid_campaign_id(campaign_id):
         raise click.BadParameter("use 1 to 64 letters, digits, '-' or '_'", param_hint="--id")
+    if swap_target is not None:
+        try:
+            swap_target = normalize_number(swap_target)
+        except InvalidNumber as exc:
+            raise click.BadParameter(str(exc), param_hint="--swap-target") from exc
     with opened_database(database_url) as database, database.transaction(write=True) as tx:
         company = _require_company(tx, company_id)
         if campaign_id is not None and company_rows.campaign_exists(tx, campaign_id):
@@ -233,10 +250,14 @@ def create_campaign(
         campaign = company_rows.create_campaign(
             tx, company=company, name=name, campaign_id=campaign_id, now=now_ms()
         )
+        if swap_target is not None:
+            pool_rows.set_swap_target(tx, campaign.id, swap_target)
+    pool = f", a website pool swapping {swap_target}" if swap_target else ""
     emit(
         as_json,
-        {"id": campaign.id, "name": name, "company_id": company_id},
-        f"Created campaign {campaign.id} ({name}) in company {company_id}.",
+        {"id": campaign.id, "name": name, "company_id": company_id}
+        | ({"swap_target": swap_target} if swap_target else {}),
+        f"Created campaign {campaign.id} ({name}) in company {company_id}{pool}.",
     )
 
 
@@ -252,10 +273,19 @@ def list_campaigns(
     with opened_database(database_url) as database, database.transaction() as tx:
         _require_account(tx, account_id)
         found = company_rows.list_campaigns(tx, account_id, company_id=company_id)
+        targets = pool_rows.swap_targets(tx, account_id)
     payload = {
-        "campaigns": [{"id": c.id, "name": c.name, "company_id": c.company_id} for c in found]
+        "campaigns": [
+            {"id": c.id, "name": c.name, "company_id": c.company_id}
+            | ({"swap_target": targets[c.id]} if c.id in targets else {})
+            for c in found
+        ]
     }
-    lines = [f"{c.id:>10}  {c.name}  (company {c.company_id})" for c in found]
+    lines = [
+        f"{c.id:>10}  {c.name}  (company {c.company_id})"
+        + (f"  pool, swaps {targets[c.id]}" if c.id in targets else "")
+        for c in found
+    ]
     emit(as_json, payload, "\n".join(lines) or "no campaigns")
 
 

@@ -55,7 +55,9 @@ def list_numbers(tx: Connection, account_id: int | None = None) -> list[Tracking
 
 
 def remove_number(tx: Connection, number: str) -> bool:
-    """Remove `number` (its calls stay); False if there was none."""
+    """Remove `number` (its calls stay, and its past holds, which attribute them); False if
+    there was none."""
+    tx.execute("DELETE FROM number_holds WHERE number = ?", (number,))
     return tx.execute("DELETE FROM tracking_numbers WHERE number = ?", (number,)) == 1
 
 

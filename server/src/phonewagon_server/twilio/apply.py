@@ -7,11 +7,13 @@ import logging
 from collections.abc import Sequence
 from typing import Literal
 
+from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
 from phonewagon_server.db import companies as company_rows
 from phonewagon_server.db.calls import write_call
 from phonewagon_server.db.engine import Connection
 from phonewagon_server.db.numbers import find_number
+from phonewagon_server.dni.attribution import visit_of_call
 from phonewagon_server.twilio.events import CallEvent
 from phonewagon_server.twilio.live_calls import (
     LiveCall,
@@ -25,6 +27,7 @@ from phonewagon_server.twilio.live_calls import (
 )
 
 logger = logging.getLogger(__name__)
+ATTRIBUTION_DAYS = Settings().attribution_days
 Applied = Literal["applied", "no such number"]
 
 
@@ -32,13 +35,17 @@ class CallNotKnownYet(LookupError):
     """A recording arrived before any webhook that says which number the call rang: later."""
 
 
-def apply_event(database: Database, event: CallEvent) -> Applied:
+def apply_event(
+    database: Database, event: CallEvent, *, attribution_days: int = ATTRIBUTION_DAYS
+) -> Applied:
     """Fold `event` into its call and write the call; a call to a number we do not have (any
     more) with nothing stored yet is left alone."""
-    return apply_events(database, [event])[0]
+    return apply_events(database, [event], attribution_days=attribution_days)[0]
 
 
-def apply_events(database: Database, events: Sequence[CallEvent]) -> list[Applied]:
+def apply_events(
+    database: Database, events: Sequence[CallEvent], *, attribution_days: int = ATTRIBUTION_DAYS
+) -> list[Applied]:
     """`apply_event` for each of `events`, in one transaction per account: what each did."""
     outcomes: list[Applied] = ["no such number"] * len(events)
     by_account: dict[int, list[int]] = {}
@@ -55,16 +62,20 @@ def apply_events(database: Database, events: Sequence[CallEvent]) -> list[Applie
         indexes.sort(key=lambda index: (events[index].received_at, events[index].call_sid))
         with database.transaction(write=True, changing=account_id) as tx:
             for index in indexes:
-                outcomes[index] = _fold(tx, events[index])
+                outcomes[index] = _fold(tx, events[index], attribution_days=attribution_days)
     return outcomes
 
 
-def _fold(tx: Connection, event: CallEvent) -> Applied:
+def _fold(tx: Connection, event: CallEvent, *, attribution_days: int) -> Applied:
     live = read_live_call(tx, event.call_sid)
     if live is None:
         if (number := find_number(tx, event.to_number)) is None:
             return "no such number"
         live = start(event, number)
+        visit = visit_of_call(
+            tx, number, sid=live.sid, at=live.start_time, attribution_days=attribution_days
+        )
+        live = dataclasses.replace(live, visit=visit)
     else:
         live = merge(live, event)
     _store(tx, live)

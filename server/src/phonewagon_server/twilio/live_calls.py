@@ -8,13 +8,15 @@ claims. What decides each field:
   other, then the higher `SequenceNumber`: a late `ringing` never undoes `completed`;
 - the duration: the final status's `CallDuration`;
 - the start time: when the voice webhook arrived, else the earliest webhook of the call;
-- the rest (numbers, caller name): the voice webhook's, else any webhook's, as all carry them.
+- the rest (numbers, caller name): the voice webhook's, else any webhook's, as all carry them;
+- the website visit's fields (a call to a pool number): decided once, when the call is first
+  stored, and kept through every later webhook and redelivery.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -43,6 +45,8 @@ class LiveCall:
     first_seen_at: int  # the earliest webhook of the call
     is_first_time_caller: bool | None  # decided once, when the call is first stored
     recording_url: str = ""
+    # The call fields of the visit that held the number when the call began (`dni.attribution`).
+    visit: dict[str, str] = field(default_factory=dict)
 
     @property
     def start_time(self) -> int:
@@ -98,8 +102,20 @@ def merge(call: LiveCall, event: CallEvent) -> LiveCall:
     return dataclasses.replace(call, **changes)
 
 
+# What a visit may fill: the web fields of a call (`dni.visits` builds them), nothing else.
+VISIT_FIELDS = frozenset(
+    {"landing_page", "referral_value", "gclid", "fbclid", "msclkid", "keyword", "match_type"}
+    | {"network", "device", "ad_position", "user_source"}
+    | {f"utm_{part}" for part in ("source", "medium", "campaign", "term", "content")}
+    | {f"unbounce_{part}" for part in ("page_id", "variant_id", "visitor_id")}
+)
+
+
 def as_call(call: LiveCall, campaign: Campaign) -> Call:
-    return Call(
+    visit: dict[str, Any] = {
+        name: value for name, value in call.visit.items() if name in VISIT_FIELDS
+    }
+    record = Call(
         sid=call.sid,
         campaign_id=call.campaign_id,
         start_time=call.start_time,
@@ -111,8 +127,9 @@ def as_call(call: LiveCall, campaign: Campaign) -> Call:
         recording_url=call.recording_url,
         status=call.status,
         to_number=call.to_number,
-        user_source=call.source or campaign.name,
+        user_source=visit.pop("user_source", "") or call.source or campaign.name,
     )
+    return dataclasses.replace(record, **visit)
 
 
 def read_live_call(tx: Connection, sid: str) -> LiveCall | None:

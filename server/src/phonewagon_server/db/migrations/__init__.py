@@ -20,6 +20,7 @@ from phonewagon_server.db.migrations import (
     v3_call_changes,
     v4_live_calls,
     v5_people_and_sessions,
+    v6_website_visits,
 )
 
 
@@ -69,6 +70,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=v5_people_and_sessions.SQLITE,
         postgresql=v5_people_and_sessions.POSTGRESQL,
         then=v5_people_and_sessions.make_sign_in_key,
+    ),
+    Migration(
+        version=6,
+        name="website visits: pools, site keys, number holds, visits",
+        sqlite=v6_website_visits.SQLITE,
+        postgresql=v6_website_visits.POSTGRESQL,
+        then=v6_website_visits.make_visit_key,
     ),
 )
 

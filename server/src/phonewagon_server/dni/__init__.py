@@ -1,0 +1,1 @@
+"""Website visits: dynamic number insertion and the attribution of calls (docs/dni.md)."""
