@@ -125,6 +125,39 @@ def test_without_background_work_webhooks_wait_for_a_work_process_run_elsewhere(
         server.stop()
 
 
+def test_what_the_work_process_counts_shows_in_the_web_workers_metrics(
+    served: Server, env: dict[str, str], account: dict[str, Any]
+) -> None:
+    """A call to a pool number that no visitor held is counted ambiguous where it is applied,
+    in the work process; `/metrics` is served by the web worker."""
+    company = cli("companies", "create", "--account", str(account["account_id"]), "Pools", env=env)
+    cli(
+        "campaigns", "create", "--company", str(company["id"]), "Website", "--id", "w77",
+        "--swap-target", "+15035550177", env=env,
+    )  # fmt: skip
+    pool_number = "+18445550177"
+    cli(
+        "numbers", "add", pool_number, "--campaign", "w77", "--forward-to", "+15035550177",
+        env=env,
+    )  # fmt: skip
+    call = random_call(random.Random(4), to_number=pool_number, final_status="busy")
+    with TwilioSender(served.url, auth_token=AUTH_TOKEN) as sender:
+        sender.deliver(events(call, account_sid=ACCOUNT_SID, api_base="https://x.test"))
+    assert wait_for(lambda: stored_status(served, account, call.sid)) == "busy"
+
+    def ambiguous_calls() -> float:
+        page = httpx.get(f"{served.url}/metrics", timeout=10).text
+        line = next(
+            x for x in page.splitlines() if x.startswith("phonewagon_dni_ambiguous_calls_total")
+        )
+        return float(line.split()[-1])
+
+    assert wait_for(lambda: ambiguous_calls() == 1.0)
+    assert httpx.get(f"{served.url}/healthz").status_code == 200
+    requests = httpx.get(f"{served.url}/metrics").text
+    assert 'phonewagon_http_requests_total{method="GET",route="/healthz",status="200"}' in requests
+
+
 def test_an_unknown_background_work_mode_is_refused_clearly(env: dict[str, str]) -> None:
     done = subprocess.run(
         [COMMAND, "serve"],

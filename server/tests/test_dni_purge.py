@@ -3,16 +3,17 @@ holds and the attribution they give, stay."""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from dni_kit import KEY, POOL, app_client, count, make_pool, page_view, post, swapped, visitor_id
+from phonewagon_server.background import run_work
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
 from phonewagon_server.db import visits as visit_rows
 from phonewagon_server.dni.purge import purge_visits
-from phonewagon_server.queue import JobQueue
-from phonewagon_server.twilio.workers import LiveWorkers
 from server_testkit import NOW_MS, FakeClock, Tenant
 
 DAY_MS = 86_400_000
@@ -62,19 +63,22 @@ def test_holds_over_before_the_window_go_too(
     assert count(database, "dni_holds") == 1
 
 
-def test_the_background_workers_purge_when_they_start(
+def test_the_background_work_purges_when_it_starts_even_without_twilio(
     database: Database, settings: Settings, tenant: Tenant, tmp_path: Path
 ) -> None:
     old_visits(database, tenant, count=3, age_days=40, now=int(time.time() * 1000))
     old_visits(database, tenant, count=2, age_days=2, now=int(time.time() * 1000))
-    queue = JobQueue.beside(database)
-    workers = LiveWorkers(database, queue, settings)
-    workers.start()
+    stop = threading.Event()
+    work = threading.Thread(
+        target=run_work, args=(replace(settings, twilio_auth_tokens=()), database, stop)
+    )
+    work.start()
     try:
         deadline = time.monotonic() + 30
         while count(database, "dni_visits") != 2 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        workers.stop()
-        queue.close()
+        stop.set()
+        work.join(timeout=60)
     assert count(database, "dni_visits") == 2
+    assert not work.is_alive()

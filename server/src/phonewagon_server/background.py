@@ -1,6 +1,7 @@
 """The deployment's background work, in a process of its own: `phonewagon-server work`.
 
-Applying accepted webhooks to the calls and fetching recordings used to run in threads of every
+Applying accepted webhooks to the calls, fetching recordings, and purging old website visits.
+The first two used to run in threads of every
 web worker, where they took the interpreter's lock from the requests: a burst of webhooks was
 accepted at half the speed (decision 16). `serve` now starts one `work` process beside its web
 workers and starts it again if it dies; an operator may run it on its own instead (`none`).
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
+from phonewagon_server.dni.purge import HourlyPurge
 from phonewagon_server.queue import JobQueue
 from phonewagon_server.twilio.workers import LiveWorkers
 
@@ -40,8 +42,10 @@ def run_work(
     this one, is gone (a `serve` killed outright must not leave its work process behind)."""
     queue = JobQueue.beside(database)
     workers = LiveWorkers(database, queue, settings)
+    purge = HourlyPurge(database, settings)
     if settings.twilio_auth_tokens:  # without one every webhook is refused: nothing to apply
         workers.start()
+    purge.start()
     logger.info("background work started (live calls: %s)", bool(settings.twilio_auth_tokens))
     try:
         while not stop.wait(ORPHAN_CHECK_SECONDS):
@@ -49,6 +53,7 @@ def run_work(
                 logger.warning("the process that started the background work is gone: stopping")
                 break
     finally:
+        purge.stop()
         workers.stop()
         queue.close()
         logger.info("background work stopped")

@@ -21,6 +21,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -34,6 +35,14 @@ from phonewagon_server.dni.counters import dni_counters
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 # From a cached page (~1 ms) to a slow database (seconds).
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def count_in_shared_directory(directory: str) -> None:
+    """Metrics made from now on in this process count in `directory`, where those of the other
+    processes of the deployment count too: as in a process started with PROMETHEUS_MULTIPROC_DIR
+    set, which its children inherit. (prometheus_client reads the variable once, on import.)"""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 class Metrics:

@@ -20,6 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from phonewagon_server.api import create_app
+from phonewagon_server.api.metrics import count_in_shared_directory
 from phonewagon_server.background import background_process
 from phonewagon_server.cli.options import database_option, now_ms, opened_database
 from phonewagon_server.config import SETTINGS, Settings, plain
@@ -27,6 +28,7 @@ from phonewagon_server.demo import DemoData, load_demo
 from phonewagon_server.demo.catalog import COMPANIES
 from phonewagon_server.demo.live import DEMO_TWILIO_ACCOUNT_SID, DEMO_TWILIO_AUTH_TOKEN, DemoCalls
 from phonewagon_server.demo.recordings import write_tones
+from phonewagon_server.demo.website import DemoVisitors, landing_page_app, site_instructions
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.logs import logging_config
 from phonewagon_server.memory import keep_page_memory
@@ -113,17 +115,21 @@ def demo(
         twilio_account_sid=DEMO_TWILIO_ACCOUNT_SID,
         twilio_auth_tokens=(DEMO_TWILIO_AUTH_TOKEN,),
         twilio_api_base=twilio_api,
+        # The simulated visitors come through loopback, each with an address of its own.
+        trusted_proxies=settings.trusted_proxies or ("127.0.0.1",),
     )
+    site_url, stop_site = serve_in_thread(landing_page_app(settings.public_url))
     with opened_database(settings.database_url) as database:
         try:
             data = load_demo(database, now_ms=now_ms(), public_url=settings.public_url)
         except ConfigurationError as exc:
             raise click.UsageError(str(exc)) from exc
     write_tones(settings.recordings_dir)
-    click.echo(_demo_instructions(data, settings.public_url, live=not no_live_calls))
+    click.echo(_demo_instructions(data, settings.public_url, site_url, live=not no_live_calls))
     sys.stdout.flush()  # before the server's logs, even when stdout is a pipe
     if no_serve:
         stop_twilio_api()
+        stop_site()
         return
     calls = DemoCalls(
         f"http://{_visible_host(host)}:{port}",
@@ -131,13 +137,17 @@ def demo(
         api_base=twilio_api,
         numbers=[c.tracking_number for spec in COMPANIES for c in spec.campaigns],
     )
+    visitors = DemoVisitors(calls.server_url, site_url=site_url, ring=calls.ring)
     if not no_live_calls:
         calls.start()
+        visitors.start()
     try:
         _run(settings, host=host, port=port, log_level=log_level)
     finally:
+        visitors.stop()
         calls.stop()
         stop_twilio_api()
+        stop_site()
 
 
 def _settings(
@@ -187,15 +197,15 @@ def _run(settings: Settings, *, host: str, port: int, log_level: str) -> None:
             settings.rate_limit,
             ", shared in Redis" if settings.redis_url else "",
         )
-        with _background(settings, log_level=log_level):
-            if settings.workers == 1:
-                run_uvicorn(create_app(settings, database, background=False), settings, **listen)
-                return
-            # Each worker process rebuilds the settings from the environment and opens its own
-            # pool.
-            os.environ.update(settings.as_env())
-            with _shared_metrics(settings):
-                run_uvicorn("phonewagon_server.api.asgi:app_from_env", settings, **listen)
+        if settings.workers == 1:
+            with _shared_metrics(settings), _background(settings, log_level=log_level):
+                app = create_app(settings, database, background=False)
+                run_uvicorn(app, settings, **listen)
+            return
+    # Each worker process rebuilds the settings from the environment and opens its own pool.
+    os.environ.update(settings.as_env())
+    with _shared_metrics(settings), _background(settings, log_level=log_level):
+        run_uvicorn("phonewagon_server.api.asgi:app_from_env", settings, **listen)
 
 
 def _background(settings: Settings, *, log_level: str) -> contextlib.AbstractContextManager[None]:
@@ -207,15 +217,17 @@ def _background(settings: Settings, *, log_level: str) -> contextlib.AbstractCon
 
 @contextlib.contextmanager
 def _shared_metrics(settings: Settings) -> Iterator[None]:
-    """A fresh directory where the workers' Prometheus counts meet, removed at exit.
+    """A fresh directory where the Prometheus counts of the web workers and of the `work`
+    process meet, removed at exit.
 
     An operator's own `PROMETHEUS_MULTIPROC_DIR` is used as it is (and must start empty).
     """
-    if not settings.metrics or MULTIPROCESS_DIR in os.environ:
+    alone = settings.workers == 1 and settings.background_work == "none"
+    if not settings.metrics or alone or MULTIPROCESS_DIR in os.environ:
         yield
         return
     directory = tempfile.mkdtemp(prefix="phonewagon-metrics-")
-    os.environ[MULTIPROCESS_DIR] = directory
+    count_in_shared_directory(directory)
     try:
         yield
     finally:
@@ -253,7 +265,7 @@ def run_uvicorn(
     )
 
 
-def _demo_instructions(data: DemoData, public_url: str, *, live: bool) -> str:
+def _demo_instructions(data: DemoData, public_url: str, site_url: str, *, live: bool) -> str:
     auth = f"{data.client_id}:{data.client_secret}"
     ringing = [
         "Simulated calls ring the demo's tracking numbers every few seconds, through the",
@@ -281,6 +293,7 @@ def _demo_instructions(data: DemoData, public_url: str, *, live: bool) -> str:
             f" password {data.user_password})",
             f"  open {public_url}/docs",
             "",
+            *site_instructions(site_url, live=live),
             *(ringing if live else []),
         ]
     )

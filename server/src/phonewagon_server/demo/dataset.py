@@ -12,6 +12,7 @@ from phonewagon_server.db.engine import Connection, Database
 from phonewagon_server.demo.catalog import COMPANIES
 from phonewagon_server.demo.recordings import add_tracking_numbers, keep_recordings
 from phonewagon_server.demo.traffic import DAY_MS, HISTORY_START_MS, generate_calls
+from phonewagon_server.demo.website import SITE, add_website_pool
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.models import CALL_IMPORT_FIELDS, Call, Campaign, Company
 from phonewagon_server.passwords import hash_password
@@ -67,6 +68,8 @@ def load_demo(
             rng = random.Random(seed)  # noqa: S311 (made-up demo data: reproducible, not secret)
             data = _create_demo(tx, rng=rng, now_ms=now_ms, scale=scale, public_url=public_url)
         add_tracking_numbers(tx, data.campaigns, now=now_ms)
+        site = next(company for company in data.companies if company.name == SITE.name)
+        add_website_pool(tx, site, now=now_ms)
     return data
 
 

@@ -49,8 +49,7 @@ class DemoCalls:
         if not self._wait_for_server():
             return
         while not self._stopping.wait(self._rng.expovariate(1 / MEAN_SECONDS_BETWEEN_CALLS)):
-            seed = self._rng.getrandbits(64)
-            threading.Thread(target=self._ring, args=(seed,), daemon=True).start()
+            self.ring(self._rng.choice(self.numbers))
 
     def _wait_for_server(self) -> bool:
         deadline = time.monotonic() + 60
@@ -63,9 +62,14 @@ class DemoCalls:
             time.sleep(0.5)
         return False
 
-    def _ring(self, seed: int) -> None:
+    def ring(self, number: str) -> None:
+        """A call to `number`, its webhooks sent from a thread of its own over its life."""
+        seed = self._rng.getrandbits(64)
+        threading.Thread(target=self._ring, args=(seed, number), daemon=True).start()
+
+    def _ring(self, seed: int, number: str) -> None:
         rng = random.Random(seed)  # noqa: S311
-        call = random_call(rng, to_number=rng.choice(self.numbers))
+        call = random_call(rng, to_number=number)
         webhooks = events(call, account_sid=DEMO_TWILIO_ACCOUNT_SID, api_base=self.api_base)
         sender = TwilioSender(
             self.server_url, auth_token=DEMO_TWILIO_AUTH_TOKEN, public_url=self.public_url

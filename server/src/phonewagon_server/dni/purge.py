@@ -6,13 +6,20 @@ would hold SQLite's write lock (or PostgreSQL's row locks) while webhooks wait t
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
 
+from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
 from phonewagon_server.db import pools as pool_rows
 from phonewagon_server.db import visits as visit_rows
 
+logger = logging.getLogger(__name__)
+
 BATCH_ROWS = 2000
+PURGE_EVERY_SECONDS = 3600
 DAY_MS = 86_400_000
 
 
@@ -41,3 +48,34 @@ def purge_visits(
         if deleted < batch:
             break
     return Purged(visits=visits, holds=holds)
+
+
+class HourlyPurge:
+    """`purge_visits` at start and then every hour, in a thread (several processes purging at
+    once is harmless: a row is deleted once)."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.attribution_days = settings.attribution_days
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="phonewagon-dni-purge", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                now = int(time.time() * 1000)
+                purged = purge_visits(
+                    self.database, now=now, attribution_days=self.attribution_days
+                )
+                logger.info("dni: purged %d visits and %d holds", purged.visits, purged.holds)
+            except Exception:  # the database away, or a bug: logged, and tried next hour
+                logger.exception("dni purge failed")
+            self._stopping.wait(PURGE_EVERY_SECONDS)

@@ -1,20 +1,17 @@
 """The background work of every server process: applying accepted webhooks to the calls, and
 fetching recordings. Each a thread that claims jobs from the queue, so any number of processes
-share the work and one that dies leaves its claimed jobs to the others. Beside them, a thread
-purges website visits past the attribution window every hour (deleting twice is harmless)."""
+share the work and one that dies leaves its claimed jobs to the others."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import httpx
 
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
-from phonewagon_server.dni.purge import Purged, purge_visits
 from phonewagon_server.errors import DatabaseUnavailable
 from phonewagon_server.queue import Job, JobQueue
 from phonewagon_server.twilio.apply import (
@@ -42,7 +39,6 @@ FETCH_LEASE_MS = 120_000  # a fetch is bounded well inside it: timeouts and size
 # for a recording (an outage, or an import holding SQLite's write lock, is ridden out).
 MAX_ATTEMPTS = {CALL_EVENT: 30, FETCH_RECORDING: 24}
 BATCH = {CALL_EVENT: 200, FETCH_RECORDING: 4}  # jobs a claim: events are applied together
-PURGE_EVERY_SECONDS = 3600
 POLL_SECONDS = 0.5  # for jobs queued by other processes; this one's wake the workers at once
 
 
@@ -80,30 +76,6 @@ class LiveWorkers:
             )
             thread.start()
             self._threads.append(thread)
-        purging = threading.Thread(
-            target=self._purge_hourly, name="phonewagon-dni-purge", daemon=True
-        )
-        purging.start()
-        self._threads.append(purging)
-
-    def purge_visits(self) -> Purged:
-        """Delete the visits past the attribution window now."""
-        return purge_visits(
-            self.database,
-            now=int(time.time() * 1000),
-            attribution_days=self.settings.attribution_days,
-        )
-
-    def _purge_hourly(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                purged = self.purge_visits()
-                logger.info("dni: purged %d visits and %d holds", purged.visits, purged.holds)
-            except DatabaseUnavailable as exc:
-                logger.warning("dni purge waits: %s", exc.reason or exc)
-            except Exception:  # a bug must not stop the purge for good: logged, tried next hour
-                logger.exception("dni purge failed")
-            self._stopping.wait(PURGE_EVERY_SECONDS)
 
     def stop(self) -> None:
         self._stopping.set()
