@@ -18,6 +18,7 @@ from phonewagon_server.db import Connection
 from phonewagon_server.db import companies as company_rows
 from phonewagon_server.db import pools as pool_rows
 from phonewagon_server.db.pools import Site
+from phonewagon_server.dni import snippet as tags
 from phonewagon_server.dni.purge import purge_visits
 from phonewagon_server.errors import ConfigurationError
 
@@ -48,7 +49,7 @@ def snippet(company_id: int, database_url: str | None, as_json: bool) -> None:
     public_url = Settings.from_env().public_url
     with opened_database(database_url) as database, database.transaction(write=True) as tx:
         site = _site(tx, company_id)
-    tag = f'<script async src="{public_url}/dni.js" data-key="{site.key}"></script>'
+    tag = tags.snippet(public_url, site.key)
     emit(as_json, {"snippet": tag, "key": site.key}, tag)
 
 

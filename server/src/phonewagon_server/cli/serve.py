@@ -9,6 +9,7 @@ import logging
 import logging.config
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -28,7 +29,13 @@ from phonewagon_server.demo import DemoData, load_demo
 from phonewagon_server.demo.catalog import COMPANIES
 from phonewagon_server.demo.live import DEMO_TWILIO_ACCOUNT_SID, DEMO_TWILIO_AUTH_TOKEN, DemoCalls
 from phonewagon_server.demo.recordings import write_tones
-from phonewagon_server.demo.website import DemoVisitors, landing_page_app, site_instructions
+from phonewagon_server.demo.website import (
+    SITE_KEY,
+    DemoVisitors,
+    landing_page_app,
+    site_instructions,
+)
+from phonewagon_server.dni.snippet import snippet
 from phonewagon_server.errors import ConfigurationError
 from phonewagon_server.logs import logging_config
 from phonewagon_server.memory import keep_page_memory
@@ -118,7 +125,9 @@ def demo(
         # The simulated visitors come through loopback, each with an address of its own.
         trusted_proxies=settings.trusted_proxies or ("127.0.0.1",),
     )
-    site_url, stop_site = serve_in_thread(landing_page_app(settings.public_url))
+    site_url, stop_site = serve_in_thread(
+        landing_page_app(snippet(settings.public_url, SITE_KEY)), port=_free_or_any(port + 1)
+    )
     with opened_database(settings.database_url) as database:
         try:
             data = load_demo(database, now_ms=now_ms(), public_url=settings.public_url)
@@ -168,6 +177,16 @@ def _settings(
         )
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _free_or_any(port: int) -> int:
+    """`port` if nothing listens on it on loopback, else 0 (any free port)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
 
 
 def _visible_host(host: str) -> str:

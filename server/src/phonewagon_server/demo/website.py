@@ -78,16 +78,15 @@ def add_website_pool(tx: Connection, company: Company, *, now: int) -> None:
     pool_rows.add_site(tx, company.id, SITE_KEY, now=now)
 
 
-def landing_page_app(public_url: str) -> Starlette:
+def landing_page_app(snippet: str, number: str = SITE.business_number) -> Starlette:
     """The company's landing page, with its business number in text and in a link, and the
-    snippet `dni snippet` prints."""
-    number = SITE.business_number
+    `snippet` that `dni snippet` prints."""
     shown = f"({number[2:5]}) {number[5:8]}-{number[8:]}"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(SITE.name)}: call tracking</title>
 <style>body{{font:18px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em}}
 .call{{font-size:1.6em;font-weight:600}}</style>
-<script async src="{html.escape(public_url)}/dni.js" data-key="{SITE_KEY}"></script>
+{snippet}
 </head><body>
 <h1>Know which ad made the phone ring</h1>
 <p>This is the demo company's website. The script swaps its business number for a number of
