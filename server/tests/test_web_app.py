@@ -19,7 +19,16 @@ from phonewagon_server.cli import main
 from phonewagon_server.config import Rate, Settings
 from phonewagon_server.db import Database
 from phonewagon_server.logs import JsonFormatter
-from server_testkit import NOW_MS, PASSWORD, FakeClock, Tenant, World, csrf_token, sign_in
+from server_testkit import (
+    NOW_MS,
+    PASSWORD,
+    PUBLIC_URL,
+    FakeClock,
+    Tenant,
+    World,
+    csrf_token,
+    sign_in,
+)
 
 HOUR = 3600
 SECRET_FIELD = re.compile(r'id="new-client-secret"[^>]*value="([^"]+)"')
@@ -490,7 +499,68 @@ def test_tracking_lists_the_accounts_numbers_only(
     assert "+15035550142" in page
     assert "Yelp" in page
     assert "+15035550199" not in page
-    assert "Coming with website visits" in page
+    assert "No website pools yet" in page
+
+
+def run_cli(*args: str, database_url: str) -> str:
+    done = CliRunner().invoke(main, [*args, "--database-url", database_url])
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def test_tracking_shows_each_pool_and_the_snippet_of_its_companys_site_only(
+    signed_in: TestClient, database_url: str, world: World, tenant: Tenant
+) -> None:
+    other = world.tenant("Other Agency")
+    for owner, campaign_id, target in (
+        (tenant, "w1", "+15035550100"),
+        (other, "w2", "+15035550177"),
+    ):
+        run_cli(
+            "campaigns", "create", "--company", str(owner.company.id), "Website", "--id",
+            campaign_id, "--swap-target", target, database_url=database_url,
+        )  # fmt: skip
+    run_cli(
+        "numbers", "add", "+18445550161", "--campaign", "w1", "--forward-to", "+15035550100",
+        database_url=database_url,
+    )  # fmt: skip
+    run_cli(
+        "dni", "origins", "--company", str(tenant.company.id), "https://www.acme.example",
+        database_url=database_url,
+    )  # fmt: skip
+    key = json.loads(
+        run_cli(
+            "dni",
+            "snippet",
+            "--company",
+            str(tenant.company.id),
+            "--json",
+            database_url=database_url,
+        )
+    )["key"]
+    other_key = json.loads(
+        run_cli(
+            "dni",
+            "snippet",
+            "--company",
+            str(other.company.id),
+            "--json",
+            database_url=database_url,
+        )
+    )["key"]
+
+    page = signed_in.get("/app/tracking").text
+    snippet = (
+        f"&lt;script async src=&#34;{PUBLIC_URL}/dni.js&#34;"
+        f" data-key=&#34;{key}&#34;&gt;&lt;/script&gt;"
+    )
+    assert f'value="{snippet}"' in page
+    assert f'aria-label="Copy snippet for {tenant.company.name}"' in page
+    assert "+15035550100" in page
+    assert "+18445550161" in page
+    assert "Visits are recorded from https://www.acme.example only." in page
+    assert other_key not in page
+    assert "+15035550177" not in page
 
 
 # --- logs -------------------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 import click
 
 from phonewagon_server.cli.options import (
@@ -29,10 +27,7 @@ def _site(tx: Connection, company_id: int) -> Site:
     """The company's site, its key made on first use; a clear error for no such company."""
     if company_rows.get_company(tx, company_id) is None:
         raise click.ClickException(f"there is no company {company_id}")
-    site = pool_rows.site_of_company(tx, company_id)
-    if site is None:
-        site = pool_rows.add_site(tx, company_id, "pwk_" + secrets.token_urlsafe(18), now=now_ms())
-    return site
+    return pool_rows.ensure_site(tx, company_id, now=now_ms())
 
 
 @click.group()

@@ -252,6 +252,7 @@ def create_campaign(
         )
         if swap_target is not None:
             pool_rows.set_swap_target(tx, campaign.id, swap_target)
+            pool_rows.ensure_site(tx, company_id, now=now_ms())
     pool = f", a website pool swapping {swap_target}" if swap_target else ""
     emit(
         as_json,

@@ -3,6 +3,7 @@ and allowed origins, and the holds of pool numbers (decision 15)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from phonewagon_server.db.engine import Connection, insert_returning_id
@@ -79,6 +80,13 @@ def add_site(tx: Connection, company_id: int, key: str, *, now: int) -> Site:
     if site is None:
         raise LookupError(f"company {company_id} has no site after adding it")
     return site
+
+
+def ensure_site(tx: Connection, company_id: int, *, now: int) -> Site:
+    """The company's site, its public key made now unless it has one (with its first pool)."""
+    return site_of_company(tx, company_id) or add_site(
+        tx, company_id, "pwk_" + secrets.token_urlsafe(18), now=now
+    )
 
 
 def set_origins(tx: Connection, company_id: int, origins: tuple[str, ...]) -> None:

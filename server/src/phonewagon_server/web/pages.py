@@ -15,7 +15,9 @@ from starlette.responses import Response
 from phonewagon_server.api.context import context_of
 from phonewagon_server.api.ownership import require_campaign, require_company
 from phonewagon_server.api.recordings import recording_file
+from phonewagon_server.db import Connection
 from phonewagon_server.db import companies as company_rows
+from phonewagon_server.db import pools as pool_rows
 from phonewagon_server.db.call_browsing import (
     DAY_MS,
     DailySources,
@@ -24,8 +26,9 @@ from phonewagon_server.db.call_browsing import (
     distinct_sources,
     read_browse_page,
 )
-from phonewagon_server.db.numbers import list_numbers
-from phonewagon_server.models import MAX_EPOCH_MS
+from phonewagon_server.db.numbers import TrackingNumber, list_numbers
+from phonewagon_server.dni.snippet import snippet
+from phonewagon_server.models import MAX_EPOCH_MS, Company
 from phonewagon_server.web.chart import build_chart
 from phonewagon_server.web.context import web_context
 from phonewagon_server.web.render import render as render_page
@@ -188,16 +191,50 @@ def recording(request: Request, person: SignedIn, form: dict[str, str]) -> Respo
 
 
 def tracking_page(request: Request, person: SignedIn, form: dict[str, str]) -> Response:
-    with context_of(request).database.transaction() as tx:
+    context = context_of(request)
+    with context.database.transaction() as tx:
         numbers = list_numbers(tx, person.account_id)
-        companies = {c.id: c.name for c in company_rows.list_companies(tx, person.account_id)}
+        companies = company_rows.list_companies(tx, person.account_id)
         campaigns = {c.id: c.name for c in company_rows.list_campaigns(tx, person.account_id)}
+        sites = [
+            _website(tx, company, campaigns, numbers, context.settings.public_url)
+            for company in companies
+        ]
     return render_page(
         request,
         "tracking.html",
         person=person,
         section="tracking",
         numbers=numbers,
-        companies=companies,
+        companies={c.id: c.name for c in companies},
         campaigns=campaigns,
+        websites=[site for site in sites if site is not None],
     )
+
+
+def _website(
+    tx: Connection,
+    company: Company,
+    campaigns: dict[str, str],
+    numbers: list[TrackingNumber],
+    public_url: str,
+) -> dict[str, Any] | None:
+    """A company's pools and the snippet for its site; None for a company without pools."""
+    pools = pool_rows.list_pools(tx, company.id)
+    site = pool_rows.site_of_company(tx, company.id)
+    if not pools or site is None:
+        return None
+    return {
+        "company": company,
+        "snippet": snippet(public_url, site.key),
+        "origins": site.origins,
+        "pools": [
+            {
+                "name": campaigns.get(pool.campaign_id, pool.campaign_id),
+                "campaign_id": pool.campaign_id,
+                "swap_target": pool.swap_target,
+                "numbers": [n.number for n in numbers if n.campaign_id == pool.campaign_id],
+            }
+            for pool in pools
+        ],
+    }
