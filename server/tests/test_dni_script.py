@@ -55,7 +55,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 SCRIPT = Path(phonewagon_server.__file__).parent / "dni" / "static" / "dni.js"
-GZIPPED_BOUND = 3 * 1024  # bytes, gzip -9; docs/dni.md ("Size and caching") states the measured size
+# bytes, gzip -9; docs/dni.md ("Size and caching") states the measured size
+GZIPPED_BOUND = 3 * 1024
 KEY = "pwk_" + "Ab3_" * 6
 VISITOR = "pwv_" + "Zy9-" * 6
 VISIT = "vt_" + "Qm7x" * 6  # the server's shape: 16 to 128 of [A-Za-z0-9_-]
