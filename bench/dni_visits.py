@@ -40,7 +40,7 @@ import psutil
 import uvloop
 from load_test import REDIS_URL, free_port, redis_prefix, redis_version, server_command
 from testbed import measured_on, postgres_schema, postgres_version, write_section
-from webhooks import HOST, clean_env, running
+from webhooks import HOST, Load, clean_env, closed_loop, running
 
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
@@ -53,8 +53,6 @@ from phonewagon_server.db.numbers import TrackingNumber
 SECTION = "## Website visits"
 COMPANIES = 100
 POOL_SIZE = 50
-CONNECTIONS = 8
-TIMEOUT_SECONDS = 10.0
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
     " Chrome/131.0 Safari/537.36"
@@ -163,55 +161,6 @@ class Traffic:
             self.add(10_000)
         self.position += 1
         return self.requests[self.position - 1]
-
-
-@dataclass
-class Load:
-    latencies: list[float] = field(default_factory=list)
-    failures: int = 0
-    answers: list[bytes] = field(default_factory=list)
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1000
-
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> tuple[int, bytes]:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = head.lower().split(b"\r\ncontent-length:", 1)[1].split(b"\r\n", 1)[0]
-    return int(head[9:12]), await reader.readexactly(int(length))
-
-
-def closed_loop(port: int, take: Callable[[], bytes], seconds: float, *, keep: bool) -> Load:
-    """CONNECTIONS keep-alive connections, each sending its next page view once answered."""
-    load = Load()
-    until = time.perf_counter() + seconds
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection(HOST, port)
-        while (started := time.perf_counter()) < until:
-            try:
-                exchange = _exchange(reader, writer, take())
-                status, body = await asyncio.wait_for(exchange, TIMEOUT_SECONDS)
-            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
-                load.failures += 1
-                writer.close()
-                reader, writer = await asyncio.open_connection(HOST, port)
-                continue
-            load.latencies.append(time.perf_counter() - started)
-            load.failures += status != 200
-            if keep:
-                load.answers.append(body)
-        writer.close()
-
-    async def connections() -> None:
-        await asyncio.gather(*(connection() for _ in range(CONNECTIONS)))
-
-    uvloop.run(connections())
-    return load
 
 
 def serve_bare(port: int, answer: str) -> None:
@@ -413,7 +362,7 @@ def section(
             f" (a pool of {POOL_SIZE} numbers each), half first visits and half returning"
             " visitors, a third with an ad click in the landing page, each from a client address"
             " of its own through the loopback proxy, with a browser's user agent and the site's"
-            f" Origin. {rounds} rounds of {seconds:.0f} s per server, alternating, {CONNECTIONS}"
+            f" Origin. {rounds} rounds of {seconds:.0f} s per server, alternating, 8"
             " keep-alive connections from one uvloop client; a round with a failure is not"
             " counted. CPU counts the server's processes, its `work` process included.",
             "",

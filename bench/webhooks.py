@@ -308,6 +308,7 @@ def record_answers(server: Server, api_base: str) -> dict[str, Any]:
 class Load:
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
+    answers: list[bytes] = field(default_factory=list)  # the bodies, when asked to keep them
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -318,17 +319,21 @@ class Load:
         return max(self.latencies) * 1000
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> int:
-    """Send one request, read its whole answer (by Content-Length); its status."""
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes
+) -> tuple[int, bytes]:
+    """Send one request, read its whole answer (by Content-Length); its status and body."""
     writer.write(req)
     head = await reader.readuntil(b"\r\n\r\n")
     length = head.lower().split(b"\r\ncontent-length:", 1)[1].split(b"\r\n", 1)[0]
-    await reader.readexactly(int(length))
-    return int(head[9:12])
+    return int(head[9:12]), await reader.readexactly(int(length))
 
 
-def closed_loop(port: int, take: Callable[[], bytes], seconds: float) -> Load:
-    """CONNECTIONS connections, each sending its next request as soon as an answer is in."""
+def closed_loop(
+    port: int, take: Callable[[], bytes], seconds: float, *, keep: bool = False
+) -> Load:
+    """CONNECTIONS connections, each sending its next request as soon as an answer is in; with
+    `keep`, every answer's body is kept."""
     load = Load()
     until = time.perf_counter() + seconds
 
@@ -336,7 +341,8 @@ def closed_loop(port: int, take: Callable[[], bytes], seconds: float) -> Load:
         reader, writer = await asyncio.open_connection(HOST, port)
         while (started := time.perf_counter()) < until:
             try:
-                status = await asyncio.wait_for(_exchange(reader, writer, take()), TIMEOUT_SECONDS)
+                exchange = _exchange(reader, writer, take())
+                status, body = await asyncio.wait_for(exchange, TIMEOUT_SECONDS)
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
                 load.failures += 1
                 writer.close()
@@ -344,6 +350,8 @@ def closed_loop(port: int, take: Callable[[], bytes], seconds: float) -> Load:
                 continue
             load.latencies.append(time.perf_counter() - started)
             load.failures += status != 200
+            if keep:
+                load.answers.append(body)
         writer.close()
 
     async def connections() -> None:
@@ -369,7 +377,9 @@ def paced(
         async def one(due: float, request: bytes) -> None:
             reader, writer = await idle.get()
             try:
-                status = await asyncio.wait_for(_exchange(reader, writer, request), TIMEOUT_SECONDS)
+                status, _ = await asyncio.wait_for(
+                    _exchange(reader, writer, request), TIMEOUT_SECONDS
+                )
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
                 status = 0
                 writer.close()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from browser_kit import browser  # noqa: F401 - the browser tests' Chromium, one per module
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database

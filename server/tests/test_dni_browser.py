@@ -14,14 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from browser_kit import needs_chromium
 from phonewagon_server.demo.website import landing_page_app
 from phonewagon_server.twilio.simulator import TwilioSender, events, random_call, serve_in_thread
 from server_testkit import clean_env
 from test_e2e_serve import Server, cli
-from test_web_browser import CHROMIUM, CHROMIUM_ARGS, pytestmark  # noqa: F401 - the same skip
 
+pytestmark = needs_chromium
 ACCOUNT_SID = "AC" + "e4" * 16
 AUTH_TOKEN = "d" * 32
 BUSINESS = "+15035550100"
@@ -31,14 +32,6 @@ BROWSER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
     " Chrome/131.0 Safari/537.36"
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

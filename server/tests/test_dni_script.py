@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Route,
-    sync_playwright,
 )
 from starlette import routing
 from starlette.applications import Starlette
@@ -32,27 +30,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 import phonewagon_server
+from browser_kit import needs_chromium
 from phonewagon_server.twilio.simulator import serve_in_thread
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags this machine's closed network refuses Chromium.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-# On a developer's machine without Chromium these are skipped; in CI (`.ci/run` installs it)
-# a missing browser fails them instead.
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason="Chromium is not installed: apt-get install chromium",
-)
+pytestmark = needs_chromium
 
 SCRIPT = Path(phonewagon_server.__file__).parent / "dni" / "static" / "dni.js"
 # bytes, gzip -9; docs/dni.md ("Size and caching") states the measured size
@@ -281,14 +262,6 @@ class Tab:
 
     def href(self, element_id: str) -> str:
         return str(self.page.get_attribute(f"#{element_id}", "href"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -4,50 +4,24 @@ sign out. Elements are found as people find them: by role and label."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
+from browser_kit import CHROMIUM, needs_chromium
 from phonewagon_server.config import Settings
 from server_testkit import clean_env
 from test_e2e_serve import COMMAND, Server, cli
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags this machine's closed network refuses Chromium.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EMAIL = "ada@example.com"
 PASSWORD = "a long browser password"
 
-# On a developer's machine without Chromium these are skipped; in CI (`.ci/run` installs it)
-# a missing browser fails them instead.
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason="Chromium is not installed: apt-get install chromium",
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture

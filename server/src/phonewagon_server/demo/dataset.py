@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Final
@@ -70,6 +71,7 @@ def load_demo(
         add_tracking_numbers(tx, data.campaigns, now=now_ms)
         site = next(company for company in data.companies if company.name == SITE.name)
         add_website_pool(tx, site, now=now_ms)
+        data = dataclasses.replace(data, campaigns=companies.list_campaigns(tx, data.account_id))
     return data
 
 
