@@ -883,7 +883,7 @@ def section(
             *throughput_table(backends),
             "",
             "Behind the answers, the `work` process beside the server applies every job and"
-            " fetch every recording: how long the queue took to empty after a round, the"
+            " fetches every recording: how long the queue took to empty after a round, the"
             " webhooks accepted *and* applied per second over the rounds and those waits, and"
             " the calls of the whole run read back with the server's reader afterwards"
             " (status `completed` and the duration the simulator gave).",

@@ -127,7 +127,7 @@ def create_app(
         credential_uses=CredentialUses(_recorder(database)),
     )
     app.state.web = build_web_context(settings, clock=monotonic)
-    app.state.dni = visits.VisitDesk.for_settings(settings, clock=monotonic)
+    app.state.dni = visits.VisitDesk.for_settings(settings, database, clock=monotonic)
     return app
 
 

@@ -41,7 +41,8 @@ SignedHandler = Callable[[Request, SignedForm], Awaitable[Response]]  # its sign
 FormHandler = Callable[[Request, Form], Response]  # a public form (signing in), CSRF-checked
 SessionHandler = Callable[[Request, "SignedIn", Form], Response]  # the signed-in person
 JSONObject = dict[str, Any]
-JSONHandler = Callable[[Request, JSONObject], Response]  # a public JSON object, in a thread
+# A public JSON object; a coroutine, whose blocking work goes through `run_short` or a writer.
+JSONHandler = Callable[[Request, JSONObject], Awaitable[Response]]
 HeaderProfile = Literal["api", "docs", "app", "asset"]  # see `api.security.SecurityHeaders`
 MAX_JSON_BYTES = 8 * 1024
 JSON_TYPES = ("application/json", "text/plain")  # text/plain: a CORS "simple request"
@@ -197,8 +198,8 @@ def endpoint(
     An `Auth.ACCOUNT` handler is a blocking function given the request's account id; `short`
     says its work (authentication included) is small enough for `AppContext.run_short`, else it
     runs in a worker thread. A public handler is routed as it is, blocking or async, but for a
-    public form's, which is given the form once its sign-in CSRF token is checked. An
-    public JSON route's is a blocking function given the JSON object, run in a worker thread. An
+    public form's, which is given the form once its sign-in CSRF token is checked. A public
+    JSON route's is a coroutine given the JSON object (it keeps blocking work off the loop). An
     `Auth.SESSION` handler is a blocking function given the signed-in person and the form
     (empty without `Body.FORM`), whose CSRF token was checked against the session; it runs in
     a worker thread, and stays out of /openapi.json. An `Auth.TWILIO_SIGNATURE` handler is a
@@ -266,8 +267,7 @@ def _public_form(handler: FormHandler) -> Handler:
 
 def _public_json(handler: JSONHandler) -> Handler:
     async def routed(request: Request) -> Response:
-        body = await read_json(request)
-        return await run_in_threadpool(handler, request, body)  # its database work, off the loop
+        return await handler(request, await read_json(request))
 
     return routed
 

@@ -14,7 +14,7 @@ import hmac
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,10 +26,11 @@ from phonewagon_server.config import Settings
 from phonewagon_server.db import Connection, Database
 from phonewagon_server.db import pools as pool_rows
 from phonewagon_server.db import visits as visit_rows
+from phonewagon_server.db.group_writes import GroupWrites
 from phonewagon_server.db.pools import Site
 from phonewagon_server.dni.bots import Behaviour, is_bot_agent
 from phonewagon_server.dni.counters import dni_counters
-from phonewagon_server.dni.fields import PageView, read_heartbeat, read_page_view
+from phonewagon_server.dni.fields import Heartbeat, PageView, read_heartbeat, read_page_view
 from phonewagon_server.dni.pools import Swap, hold_numbers
 from phonewagon_server.dni.sources import is_paid, referrer_host, user_source
 from phonewagon_server.errors import Forbidden, NotFound, RateLimited
@@ -37,6 +38,7 @@ from phonewagon_server.ratelimit import Clock, Limiter, build_limiter
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60
+SITE_SECONDS = 5.0  # how long a site read (its key, its origins) is trusted
 DAY_MS = 86_400_000
 # The page's parameters that make a touch, and those a call keeps.
 TOUCH_FIELDS = frozenset(
@@ -56,15 +58,36 @@ class VisitDesk:
     address_limiter: Limiter
     company_limiter: Limiter
     behaviour: Behaviour
+    writes: GroupWrites  # the page views' holds and visits, committed together
+    clock: Clock
     _token_key: bytes | None = None
+    _sites: dict[str, tuple[float, Site | None]] = field(default_factory=dict)
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, clock: Clock = time.monotonic) -> VisitDesk:
+    def for_settings(
+        cls, settings: Settings, database: Database, *, clock: Clock = time.monotonic
+    ) -> VisitDesk:
         return cls(
             address_limiter=build_limiter(settings.dni_visit_limit, settings, clock=clock),
             company_limiter=build_limiter(settings.dni_company_limit, settings, clock=clock),
             behaviour=Behaviour(settings, clock=clock),
+            writes=GroupWrites(database),
+            clock=clock,
         )
+
+    def site(self, database: Database, key: str) -> Site | None:
+        """The site of `key`, read from the database once every few seconds: a new site, or
+        origins changed, count within SITE_SECONDS."""
+        now = self.clock()
+        known = self._sites.get(key)
+        if known is not None and now - known[0] < SITE_SECONDS:
+            return known[1]
+        with database.transaction() as tx:
+            site = pool_rows.site_of_key(tx, key)
+        if len(self._sites) > 10_000:
+            self._sites.clear()  # a flood of made-up keys must not grow it for ever
+        self._sites[key] = (now, site)
+        return site
 
     def token(self, database: Database, site: Site, visitor: str, *, holds: bool) -> str:
         """The visit token: names the visitor's holds, or says they may hold none (`holds`)."""
@@ -82,21 +105,19 @@ def desk_of(request: Request) -> VisitDesk:
     return desk
 
 
-def record_visit(request: Request, body: JSONObject) -> Response:
+async def record_visit(request: Request, body: JSONObject) -> Response:
     """`POST /dni/visits`: one per page view."""
     context, desk = context_of(request), desk_of(request)
-    address = _limit_address(request, desk)
-    view = read_page_view(body)
-    site = _site(request, desk, view.key)
-    visitor = view.visitor or secrets.token_urlsafe(16)
-    if _is_bot(request, desk, site, view.visitor, address):
+    view, site, address, visitor, person = await context.run_short(_admit_view, request, body)
+    if not person:
         token = desk.token(context.database, site, visitor, holds=False)
         return _answer(request, {"visitor": visitor, "visit": token, **_swaps([])})
     now = context.now_ms()
     settings = context.settings
-    with context.database.transaction(write=True) as tx:
+
+    def record_and_hold(tx: Connection) -> list[Swap]:
         _record(tx, site, visitor, view, now=now, window_ms=settings.attribution_days * DAY_MS)
-        swaps = hold_numbers(
+        return hold_numbers(
             tx,
             company_id=site.company_id,
             visitor=visitor,
@@ -105,13 +126,52 @@ def record_visit(request: Request, body: JSONObject) -> Response:
             until=now + settings.dni_hold_minutes * 60_000,
             max_holders_per_address=settings.dni_holds_per_address,
         )
+
+    swaps = await desk.writes.run(record_and_hold, key=(site.company_id, visitor))
     dni_counters().visits.inc()
     token = desk.token(context.database, site, visitor, holds=True)
     return _answer(request, {"visitor": visitor, "visit": token, **_swaps(swaps)})
 
 
-def heartbeat(request: Request, body: JSONObject) -> Response:
+def _admit_view(request: Request, body: JSONObject) -> tuple[PageView, Site, str, str, bool]:
+    """The checks before a page view is written (a limiter, a site read now and then): the
+    view, its site, address and visitor, and whether it is a person's."""
+    context, desk = context_of(request), desk_of(request)
+    address = _limit_address(request, desk)
+    view = read_page_view(body)
+    site = _site(request, desk, view.key)
+    visitor = view.visitor or secrets.token_urlsafe(16)
+    person = not _is_bot(request, desk, site, view.visitor, address)
+    desk.token(context.database, site, visitor, holds=person)  # its key read, off the loop
+    return view, site, address, visitor, person
+
+
+async def heartbeat(request: Request, body: JSONObject) -> Response:
     """`POST /dni/heartbeat`: the page is still open; its holds are extended (or taken anew)."""
+    context, desk = context_of(request), desk_of(request)
+    beat, site, address, holds = await context.run_short(_admit_beat, request, body)
+    if not holds:
+        return _answer(request, _swaps([]))
+    now = context.now_ms()
+
+    def hold(tx: Connection) -> list[Swap]:
+        return hold_numbers(
+            tx,
+            company_id=site.company_id,
+            visitor=beat.visitor,
+            address=address,
+            now=now,
+            until=now + context.settings.dni_hold_minutes * 60_000,
+            max_holders_per_address=context.settings.dni_holds_per_address,
+        )
+
+    swaps = await desk.writes.run(hold, key=(site.company_id, beat.visitor))
+    return _answer(request, _swaps(swaps))
+
+
+def _admit_beat(request: Request, body: JSONObject) -> tuple[Heartbeat, Site, str, bool]:
+    """The checks before a heartbeat extends holds: the beat, its site and address, and whether
+    its visit may hold numbers (NotFound for a visit token we never gave)."""
     context, desk = context_of(request), desk_of(request)
     address = _limit_address(request, desk)
     beat = read_heartbeat(body)
@@ -121,21 +181,8 @@ def heartbeat(request: Request, body: JSONObject) -> Response:
         none = desk.token(context.database, site, beat.visitor, holds=False)
         if not hmac.compare_digest(beat.visit, none):
             raise NotFound("There is no such visit: stop sending heartbeats for it.")
-        return _answer(request, _swaps([]))
-    if is_bot_agent(request.headers.get("user-agent", "")):
-        return _answer(request, _swaps([]))
-    now = context.now_ms()
-    with context.database.transaction(write=True) as tx:
-        swaps = hold_numbers(
-            tx,
-            company_id=site.company_id,
-            visitor=beat.visitor,
-            address=address,
-            now=now,
-            until=now + context.settings.dni_hold_minutes * 60_000,
-            max_holders_per_address=context.settings.dni_holds_per_address,
-        )
-    return _answer(request, _swaps(swaps))
+        return beat, site, address, False
+    return beat, site, address, not is_bot_agent(request.headers.get("user-agent", ""))
 
 
 def preflight(request: Request) -> Response:
@@ -162,9 +209,7 @@ def _limit_address(request: Request, desk: VisitDesk) -> str:
 
 def _site(request: Request, desk: VisitDesk, key: str) -> Site:
     """The key's site, within its company's rate, asked from one of its origins."""
-    context = context_of(request)
-    with context.database.transaction() as tx:
-        site = pool_rows.site_of_key(tx, key)
+    site = desk.site(context_of(request).database, key)
     if site is None:
         raise Forbidden("This site key is not known here.")
     decision = desk.company_limiter.hit(f"dni-company:{site.company_id}")
