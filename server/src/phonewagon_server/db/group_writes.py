@@ -1,15 +1,15 @@
-"""Many requests' short write transactions, committed together by one thread (group commit).
+"""Group commit: one writer thread commits what many requests submitted meanwhile, together.
 
-A page view writes a few rows. In a transaction of its own, on a worker thread of its own, each
-paid a commit, and the threads of a process took turns for the interpreter's lock and the
-database's write lock at every statement: under load they spent more time handing over locks
-than writing. Here requests wait on the event loop while one writer thread runs the work of
-every request that arrived meanwhile in one transaction, then wakes them, once per batch and
-event loop. Nothing is answered before it is committed.
+A request that writes a few rows in a transaction of its own pays a commit (a flush of
+PostgreSQL's log), and the threads of one process doing so take turns for the interpreter's lock
+and SQLite's write lock at every statement: under load they spend more time handing over locks
+than writing. Here requests wait on their event loop while one writer thread commits whatever
+arrived meanwhile in one transaction, then wakes them, once per batch and loop. Nothing is
+answered before it is committed. Under load a commit carries many requests; alone, one waits for
+no other.
 
-A batch runs its work in the order of the requests' keys, so two processes' batches take their
-locks (a visitor's, a pool's rows) in one order. Should a batch fail anyway (a deadlock, one
-request's bad data), each of its requests is run again alone and gets its own result or error.
+`GroupCommit` is the writer; `GroupWrites` runs each request's work in the shared transaction
+(page views), and `twilio.intake.Intake` queues webhooks' jobs with it.
 """
 
 from __future__ import annotations
@@ -19,48 +19,61 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from phonewagon_server.db.engine import Connection, Database
-from phonewagon_server.errors import DatabaseUnavailable
+from phonewagon_server.errors import DatabaseUnavailable, WriteConflict
 
+I = TypeVar("I")  # noqa: E741 - what a request submits
 T = TypeVar("T")
-MAX_BATCH = 200  # requests a commit
+MAX_BATCH = 500  # requests a commit
 
 
 @dataclass(slots=True)
-class _Waiting:
-    work: Callable[[Connection], Any]
-    key: tuple[Any, ...]
+class Pending(Generic[I]):
+    item: I
+    order: tuple[Any, ...]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     result: Any = None
     error: BaseException | None = None
 
 
-class GroupWrites:
-    def __init__(self, database: Database) -> None:
-        self.database = database
-        self._waiting: list[_Waiting] = []
+class GroupCommit(Generic[I]):
+    """The writer thread, started on the first request. `_commit` commits a batch, in the order
+    of the requests' `order`, and sets each one's result or error."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._waiting: list[Pending[I]] = []
         self._lock = threading.Lock()
         self._arrived = threading.Event()
         self._writer: threading.Thread | None = None
+        self._stopping = False
 
-    async def run(self, work: Callable[[Connection], T], *, key: tuple[Any, ...] = ()) -> T:
-        """`work`'s result once the transaction it ran in is committed, or its error
-        (DatabaseUnavailable if the database is away)."""
+    async def submit(self, item: I, *, order: tuple[Any, ...] = ()) -> Any:
+        """The result `_commit` gave `item`, once committed; or its error."""
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(work, key, loop, loop.create_future())
+        pending = Pending(item, order, loop, loop.create_future())
         with self._lock:
             if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write, name="phonewagon-group-writes", daemon=True
-                )
+                self._writer = threading.Thread(target=self._write, name=self._name, daemon=True)
                 self._writer.start()
-            self._waiting.append(waiting)
+            self._waiting.append(pending)
         self._arrived.set()
-        result: T = await waiting.future
-        return result
+        return await pending.future
+
+    def close(self) -> None:
+        """Commit what waits, then stop the writer."""
+        with self._lock:
+            self._stopping = True
+            writer = self._writer
+        self._arrived.set()
+        if writer is not None:
+            writer.join(timeout=30)
+
+    def _commit(self, batch: list[Pending[I]]) -> None:
+        raise NotImplementedError
 
     def _write(self) -> None:
         while True:
@@ -70,43 +83,66 @@ class GroupWrites:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 if self._waiting:
                     self._arrived.set()
+                stopping = self._stopping and not batch
+            if stopping:
+                return
             if batch:
-                batch.sort(key=lambda waiting: waiting.key)
+                batch.sort(key=lambda pending: pending.order)
                 self._commit(batch)
-                self._wake(batch)
+                _wake(batch)
 
-    def _commit(self, batch: list[_Waiting]) -> None:
+
+def _wake(batch: list[Pending[Any]]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[Pending[Any]]] = {}
+    for pending in batch:
+        by_loop.setdefault(pending.loop, []).append(pending)
+    for loop, waiters in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, waiters)
+
+
+def _settle(waiters: list[Pending[Any]]) -> None:
+    for pending in waiters:
+        if pending.future.done():
+            continue  # its request went away meanwhile
+        if pending.error is None:
+            pending.future.set_result(pending.result)
+        else:
+            pending.future.set_exception(pending.error)
+
+
+class GroupWrites(GroupCommit[Callable[[Connection], Any]]):
+    """Each request's work, run in one write transaction with the others'.
+
+    A batch runs in the order of the requests' keys, so two processes' batches take their locks
+    (a visitor's, a pool's rows) in one order. Should a batch fail anyway (a deadlock, one
+    request's bad data), each of its requests is run again alone and gets its own result or error.
+    """
+
+    def __init__(self, database: Database) -> None:
+        super().__init__("phonewagon-group-writes")
+        self.database = database
+
+    async def run(self, work: Callable[[Connection], T], *, key: tuple[Any, ...] = ()) -> T:
+        """`work`'s result once the transaction it ran in is committed, or its error
+        (DatabaseUnavailable if the database is away)."""
+        result: T = await self.submit(work, order=key)
+        return result
+
+    def _commit(self, batch: list[Pending[Callable[[Connection], Any]]]) -> None:
         try:
             with self.database.transaction(write=True) as tx:
-                results = [waiting.work(tx) for waiting in batch]
-        except DatabaseUnavailable as exc:  # no use trying each: all wait for the database
-            for waiting in batch:
-                waiting.error = exc
+                results = [pending.item(tx) for pending in batch]
         except Exception as exc:
-            if len(batch) == 1:
-                batch[0].error = exc
+            # The database away: no use trying each. A deadlock, or one request's error: each
+            # alone, so that only that request fails.
+            away = isinstance(exc, DatabaseUnavailable) and not isinstance(exc, WriteConflict)
+            if away or len(batch) == 1:
+                for pending in batch:
+                    pending.error = exc
             else:
-                for waiting in batch:
-                    self._commit([waiting])
+                for pending in batch:
+                    self._commit([pending])
         else:
-            for waiting, result in zip(batch, results, strict=True):
-                waiting.result = result
-
-    @staticmethod
-    def _wake(batch: list[_Waiting]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
-        for waiting in batch:
-            by_loop.setdefault(waiting.loop, []).append(waiting)
-        for loop, waiters in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits any more
-                loop.call_soon_threadsafe(_settle, waiters)
-
-
-def _settle(waiters: list[_Waiting]) -> None:
-    for waiting in waiters:
-        if waiting.future.done():
-            continue  # its request went away meanwhile
-        if waiting.error is None:
-            waiting.future.set_result(waiting.result)
-        else:
-            waiting.future.set_exception(waiting.error)
+            for pending, result in zip(batch, results, strict=True):
+                pending.result = result
