@@ -350,39 +350,40 @@ def test_a_created_credential_is_shown_once_and_works_at_once(signed_in: TestCli
     assert secret not in page
 
 
+def roll(signed_in: TestClient, client_id: str, *, keep: str) -> tuple[str, str]:
+    """Roll the credential from its page, keeping the old secret for `keep`: the page answered,
+    and the new secret it shows once."""
+    rolled = post_form(
+        signed_in,
+        "/app/settings/credentials",
+        f"/app/settings/credentials/{client_id}/roll",
+        keep=keep,
+    )
+    page: str = rolled.text  # type: ignore[attr-defined]
+    new = SECRET_FIELD.search(page)
+    assert new
+    return page, new[1]
+
+
 def test_a_roll_keeps_the_old_secret_for_the_chosen_while(
     signed_in: TestClient, clock: FakeClock
 ) -> None:
     client_id, old = create_credential(signed_in, name="ETL")
-    rolled = post_form(
-        signed_in,
-        "/app/settings/credentials",
-        f"/app/settings/credentials/{client_id}/roll",
-        keep="1h",
-    )
-    new = SECRET_FIELD.search(rolled.text)  # type: ignore[attr-defined]
-    assert new
-    assert new[1] != old
-    assert "keeps working until" in rolled.text  # type: ignore[attr-defined]
-    for secret in (old, new[1]):
+    page, new = roll(signed_in, client_id, keep="1h")
+    assert new != old
+    assert "keeps working until" in page
+    for secret in (old, new):
         assert signed_in.get("/companies", auth=(client_id, secret)).status_code == 200
     clock.advance(HOUR + 10)  # past the grace, and past the credential cache
     assert signed_in.get("/companies", auth=(client_id, old)).status_code == 401
-    assert signed_in.get("/companies", auth=(client_id, new[1])).status_code == 200
+    assert signed_in.get("/companies", auth=(client_id, new)).status_code == 200
 
 
 def test_a_roll_that_ends_the_old_secret_now(signed_in: TestClient, clock: FakeClock) -> None:
     client_id, old = create_credential(signed_in)
-    rolled = post_form(
-        signed_in,
-        "/app/settings/credentials",
-        f"/app/settings/credentials/{client_id}/roll",
-        keep="now",
-    )
-    new = SECRET_FIELD.search(rolled.text)  # type: ignore[attr-defined]
-    assert new
+    _, new = roll(signed_in, client_id, keep="now")
     assert signed_in.get("/companies", auth=(client_id, old)).status_code == 401
-    assert signed_in.get("/companies", auth=(client_id, new[1])).status_code == 200
+    assert signed_in.get("/companies", auth=(client_id, new)).status_code == 200
 
 
 def test_revoking_asks_to_confirm_then_the_api_refuses_the_credential(

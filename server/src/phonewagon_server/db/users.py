@@ -25,6 +25,7 @@ class User:
 
 
 _COLUMNS = "id, account_id, email, password_hash, disabled_at"
+_USER_OF_JOIN = ", ".join(f"u.{column}" for column in _COLUMNS.split(", "))  # joined as `u`
 
 
 def create_user(
@@ -76,7 +77,7 @@ def insert_password_link(tx: Connection, user_id: int, token_hash: str, *, expir
 def find_password_link(tx: Connection, token_hash: str, *, now: int) -> User | None:
     """The active user a live link is for, or None (unknown, used, expired, user disabled)."""
     row = tx.fetchone(
-        f"SELECT {', '.join(f'u.{c}' for c in _COLUMNS.split(', '))}"
+        f"SELECT {_USER_OF_JOIN}"
         " FROM password_links l JOIN users u ON u.id = l.user_id"
         " WHERE l.token_hash = ? AND l.expires_at > ? AND u.disabled_at IS NULL",
         (token_hash, now),
@@ -96,7 +97,7 @@ def insert_session(
 def find_session_user(tx: Connection, id_hash: str, *, now: int) -> User | None:
     """The active user of a live session, or None."""
     row = tx.fetchone(
-        f"SELECT {', '.join(f'u.{c}' for c in _COLUMNS.split(', '))}"
+        f"SELECT {_USER_OF_JOIN}"
         " FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.id_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL",
         (id_hash, now),

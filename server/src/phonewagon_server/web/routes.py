@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from phonewagon_server.api.routing import Auth, Body, PolicyRoute, endpoint
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from phonewagon_server.api.routing import Auth, Body, FormHandler, PolicyRoute, endpoint
 from phonewagon_server.config import Settings
 from phonewagon_server.ratelimit import Clock, build_limiter
 from phonewagon_server.web import credentials, pages, signin
@@ -25,35 +30,9 @@ def app_routes() -> list[PolicyRoute]:
             headers="app",
             include_in_schema=False,
         ),
-        endpoint(
-            "/app/login",
-            signin.sign_in_page,
-            auth=Auth.PUBLIC,
-            headers="app",
-            include_in_schema=False,
-        ),
-        endpoint(
-            "/app/login",
-            signin.sign_in,
-            auth=Auth.PUBLIC,
-            body=Body.FORM,
-            headers="app",
-            include_in_schema=False,
-        ),
-        endpoint(
-            "/app/set-password",
-            signin.set_password_page,
-            auth=Auth.PUBLIC,
-            headers="app",
-            include_in_schema=False,
-        ),
-        endpoint(
-            "/app/set-password",
-            signin.set_password_from_link,
-            auth=Auth.PUBLIC,
-            body=Body.FORM,
-            headers="app",
-            include_in_schema=False,
+        *_public_form_page("/app/login", signin.sign_in_page, signin.sign_in),
+        *_public_form_page(
+            "/app/set-password", signin.set_password_page, signin.set_password_from_link
         ),
         endpoint("/app/logout", signin.sign_out, auth=Auth.SESSION, body=Body.FORM),
         endpoint("/app/calls", pages.calls_page, auth=Auth.SESSION),
@@ -75,6 +54,18 @@ def app_routes() -> list[PolicyRoute]:
             f"{CREDENTIAL}/revoke", credentials.revoke_credential, auth=Auth.SESSION, body=Body.FORM
         ),
     ]
+
+
+def _public_form_page(
+    path: str, page: Callable[[Request], Response], form: FormHandler
+) -> tuple[PolicyRoute, PolicyRoute]:
+    """A page anyone may open (GET), and its CSRF-checked form (POST)."""
+    return (
+        endpoint(path, page, auth=Auth.PUBLIC, headers="app", include_in_schema=False),
+        endpoint(
+            path, form, auth=Auth.PUBLIC, body=Body.FORM, headers="app", include_in_schema=False
+        ),
+    )
 
 
 def build_web_context(settings: Settings, *, clock: Clock) -> WebContext:
