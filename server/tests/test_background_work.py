@@ -89,13 +89,13 @@ def test_serve_applies_webhooks_in_its_work_process_and_restarts_it_when_it_dies
 ) -> None:
     (first,) = wait_for(lambda: work_processes(served))
     sid = ring(served, seed=1)
-    assert wait_for(lambda: stored_status(served, account, sid)) == "busy"
+    assert wait_for(lambda: stored_status(served, account, sid) == "busy")
 
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     (second,) = wait_for(lambda: [p for p in work_processes(served) if p.pid != first.pid])
     sid = ring(served, seed=2)
-    assert wait_for(lambda: stored_status(served, account, sid)) == "busy"
+    assert wait_for(lambda: stored_status(served, account, sid) == "busy")
 
     code, _, stderr = served.stop()
     assert code == 0
@@ -115,7 +115,7 @@ def test_without_background_work_webhooks_wait_for_a_work_process_run_elsewhere(
 
         work = subprocess.Popen([COMMAND, "work"], env=env, stderr=subprocess.PIPE, text=True)
         try:
-            assert wait_for(lambda: stored_status(server, account, sid)) == "busy"
+            assert wait_for(lambda: stored_status(server, account, sid) == "busy")
         finally:
             work.send_signal(signal.SIGTERM)
             _, stderr = work.communicate(timeout=30)
@@ -143,7 +143,7 @@ def test_what_the_work_process_counts_shows_in_the_web_workers_metrics(
     call = random_call(random.Random(4), to_number=pool_number, final_status="busy")
     with TwilioSender(served.url, auth_token=AUTH_TOKEN) as sender:
         sender.deliver(events(call, account_sid=ACCOUNT_SID, api_base="https://x.test"))
-    assert wait_for(lambda: stored_status(served, account, call.sid)) == "busy"
+    assert wait_for(lambda: stored_status(served, account, call.sid) == "busy")
 
     def ambiguous_calls() -> float:
         page = httpx.get(f"{served.url}/metrics", timeout=10).text
