@@ -27,6 +27,7 @@ from phonewagon_server.db import Database
 from phonewagon_server.db import numbers as number_rows
 from phonewagon_server.db import pools as pool_rows
 from phonewagon_server.db.numbers import TrackingNumber
+from phonewagon_server.dni.visits import SITE_SECONDS
 from server_testkit import NOW_MS, FakeClock, Tenant, World
 
 ORIGIN = "https://www.acme-plumbing.example"
@@ -163,6 +164,21 @@ def test_every_pool_of_the_company_gets_its_own_number(
         {"target": TARGET, "number": POOL[0]},
         {"target": "+15035550199", "number": "+18445550199"},
     ]
+
+
+def test_a_campaign_made_a_pool_after_its_numbers_hands_them_out_within_seconds(
+    client: TestClient, database: Database, clock: FakeClock, site: Site, world: World
+) -> None:
+    assert swapped(page_view(client, visitor=visitor_id(1))) == [POOL[0]]  # its site read now
+    second = world.campaign(site.tenant.company, "Second site number", "pool2")
+    with database.transaction(write=True) as tx:
+        tracking = TrackingNumber(
+            "+18445550199", site.tenant.account_id, site.tenant.company.id, second.id, "", ""
+        )
+        number_rows.add_number(tx, tracking, now=NOW_MS)
+        pool_rows.set_swap_target(tx, second.id, "+15035550199")
+    clock.advance(SITE_SECONDS + 1)
+    assert sorted(swapped(page_view(client, visitor=visitor_id(2)))) == [POOL[1], "+18445550199"]
 
 
 def test_a_company_without_pools_records_visits_and_swaps_nothing(

@@ -35,6 +35,13 @@ def add_number(tx: Connection, number: TrackingNumber, *, now: int) -> bool:
             now,
         ),
     )
+    if added == 1:  # a pool's number: its row of `number_holds` (db/pools.py), free
+        tx.execute(
+            "INSERT INTO number_holds (number, company_id, campaign_id)"
+            " SELECT ?, company_id, id FROM campaigns WHERE id = ? AND swap_target IS NOT NULL"
+            " ON CONFLICT (number) DO NOTHING",
+            (number.number, number.campaign_id),
+        )
     return added == 1
 
 

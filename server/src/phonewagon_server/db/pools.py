@@ -4,7 +4,7 @@ and allowed origins, and the holds of pool numbers (decision 15)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from phonewagon_server.db.engine import Connection, insert_returning_id
 
@@ -20,6 +20,7 @@ class Site:
     company_id: int
     key: str
     origins: tuple[str, ...]  # none: any origin may record visits
+    pools: tuple[Pool, ...] = ()  # read with the site by its key (`site_of_key`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,14 @@ class Holder:
 
 
 def set_swap_target(tx: Connection, campaign_id: str, swap_target: str) -> None:
+    """Make the campaign a pool: its numbers, each with its row of `number_holds`."""
     tx.execute("UPDATE campaigns SET swap_target = ? WHERE id = ?", (swap_target, campaign_id))
+    tx.execute(
+        "INSERT INTO number_holds (number, company_id, campaign_id)"
+        " SELECT number, company_id, campaign_id FROM tracking_numbers WHERE campaign_id = ?"
+        " ORDER BY number ON CONFLICT (number) DO NOTHING",
+        (campaign_id,),
+    )
 
 
 def swap_targets(tx: Connection, account_id: int) -> dict[str, str]:
@@ -63,10 +71,14 @@ def site_of_company(tx: Connection, company_id: int) -> Site | None:
 
 
 def site_of_key(tx: Connection, key: str) -> Site | None:
+    """The site of a public key, with its company's pools."""
     row = tx.fetchone(
         "SELECT company_id, site_key, origins FROM dni_sites WHERE site_key = ?", (key,)
     )
-    return _site(row) if row else None
+    if row is None:
+        return None
+    site = _site(row)
+    return replace(site, pools=tuple(list_pools(tx, site.company_id)))
 
 
 def add_site(tx: Connection, company_id: int, key: str, *, now: int) -> Site:
@@ -110,20 +122,6 @@ def lock_visitor(tx: Connection, company_id: int, visitor: str) -> None:
             "SELECT pg_advisory_xact_lock(hashtext('dni-visitor:' || ? || ':' || ?))",
             (str(company_id), visitor),
         )
-
-
-def add_missing_holds(tx: Connection, company_id: int) -> None:
-    """A row in `number_holds` for each pool number of the company that has none yet."""
-    tx.execute(
-        "INSERT INTO number_holds (number, company_id, campaign_id)"
-        " SELECT t.number, t.company_id, t.campaign_id FROM tracking_numbers t"
-        " JOIN campaigns c ON c.id = t.campaign_id"
-        " WHERE t.company_id = ? AND c.swap_target IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM number_holds h WHERE h.number = t.number)"
-        # In one order: two page views adding the same rows wait for each other, never deadlock.
-        " ORDER BY t.number ON CONFLICT (number) DO NOTHING",
-        (company_id,),
-    )
 
 
 def held_number(tx: Connection, campaign_id: str, visitor: str, *, now: int) -> str | None:

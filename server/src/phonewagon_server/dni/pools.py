@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from phonewagon_server.db import pools as pool_rows
 from phonewagon_server.db.engine import Connection
+from phonewagon_server.db.pools import Pool
 from phonewagon_server.dni.counters import dni_counters
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ class Swap:
 
 def hold_numbers(
     tx: Connection,
+    pools: tuple[Pool, ...],
     *,
     company_id: int,
     visitor: str,
@@ -31,15 +33,13 @@ def hold_numbers(
     until: int,
     max_holders_per_address: int,
 ) -> list[Swap]:
-    """A number of each of the company's pools for `visitor`, held until `until`: the one they
+    """A number of each of the company's `pools` for `visitor`, held until `until`: the one they
     hold already, else the least recently used free one. A pool with none free is left out
     (the page keeps the business number), as is every pool for an address whose visitors hold
     numbers already `max_holders_per_address` times over. Call in a write transaction."""
-    pool_rows.lock_visitor(tx, company_id, visitor)
-    pools = pool_rows.list_pools(tx, company_id)
     if not pools:
         return []
-    pool_rows.add_missing_holds(tx, company_id)
+    pool_rows.lock_visitor(tx, company_id, visitor)
     swaps: list[Swap] = []
     # A script reloading a page with its storage cleared is a new visitor each time: only so
     # many of one address's visitors may hold numbers at once.

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60
 SITE_SECONDS = 5.0  # how long a site read (its key, its origins) is trusted
 DAY_MS = 86_400_000
+PERSON = "h"  # a visit token's first letter when its visitor may hold numbers
 # The page's parameters that make a touch, and those a call keeps.
 TOUCH_FIELDS = frozenset(
     {"gclid", "gbraid", "wbraid", "fbclid", "msclkid"}
@@ -94,7 +95,7 @@ class VisitDesk:
         if self._token_key is None:
             with database.transaction() as tx:
                 self._token_key = pool_rows.visit_key(tx).encode()
-        flag = "h" if holds else "n"
+        flag = PERSON if holds else "n"
         message = f"{flag}:{site.company_id}:{visitor}".encode()
         digest = hmac.digest(self._token_key, message, hashlib.sha256)[:18]
         return flag + base64.urlsafe_b64encode(digest).decode()
@@ -108,9 +109,8 @@ def desk_of(request: Request) -> VisitDesk:
 async def record_visit(request: Request, body: JSONObject) -> Response:
     """`POST /dni/visits`: one per page view."""
     context, desk = context_of(request), desk_of(request)
-    view, site, address, visitor, person = await context.run_short(_admit_view, request, body)
-    if not person:
-        token = desk.token(context.database, site, visitor, holds=False)
+    view, site, address, visitor, token = await context.run_short(_admit_view, request, body)
+    if not token.startswith(PERSON):
         return _answer(request, {"visitor": visitor, "visit": token, **_swaps([])})
     now = context.now_ms()
     settings = context.settings
@@ -119,6 +119,7 @@ async def record_visit(request: Request, body: JSONObject) -> Response:
         _record(tx, site, visitor, view, now=now, window_ms=settings.attribution_days * DAY_MS)
         return hold_numbers(
             tx,
+            site.pools,
             company_id=site.company_id,
             visitor=visitor,
             address=address,
@@ -129,21 +130,20 @@ async def record_visit(request: Request, body: JSONObject) -> Response:
 
     swaps = await desk.writes.run(record_and_hold, key=(site.company_id, visitor))
     dni_counters().visits.inc()
-    token = desk.token(context.database, site, visitor, holds=True)
     return _answer(request, {"visitor": visitor, "visit": token, **_swaps(swaps)})
 
 
-def _admit_view(request: Request, body: JSONObject) -> tuple[PageView, Site, str, str, bool]:
+def _admit_view(request: Request, body: JSONObject) -> tuple[PageView, Site, str, str, str]:
     """The checks before a page view is written (a limiter, a site read now and then): the
-    view, its site, address and visitor, and whether it is a person's."""
+    view, its site, address and visitor, and its visit token (a person's starts with PERSON)."""
     context, desk = context_of(request), desk_of(request)
     address = _limit_address(request, desk)
     view = read_page_view(body)
     site = _site(request, desk, view.key)
     visitor = view.visitor or secrets.token_urlsafe(16)
     person = not _is_bot(request, desk, site, view.visitor, address)
-    desk.token(context.database, site, visitor, holds=person)  # its key read, off the loop
-    return view, site, address, visitor, person
+    token = desk.token(context.database, site, visitor, holds=person)
+    return view, site, address, visitor, token
 
 
 async def heartbeat(request: Request, body: JSONObject) -> Response:
@@ -157,6 +157,7 @@ async def heartbeat(request: Request, body: JSONObject) -> Response:
     def hold(tx: Connection) -> list[Swap]:
         return hold_numbers(
             tx,
+            site.pools,
             company_id=site.company_id,
             visitor=beat.visitor,
             address=address,

@@ -21,6 +21,7 @@ from phonewagon_server.db.migrations import (
     v4_live_calls,
     v5_people_and_sessions,
     v6_website_visits,
+    v7_pool_holds_up_front,
 )
 
 
@@ -77,6 +78,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=v6_website_visits.SQLITE,
         postgresql=v6_website_visits.POSTGRESQL,
         then=v6_website_visits.make_visit_key,
+    ),
+    Migration(
+        version=7,
+        name="a row of number_holds for every pool number, added with the number",
+        sqlite=v7_pool_holds_up_front.STATEMENTS,
+        postgresql=v7_pool_holds_up_front.STATEMENTS,
     ),
 )
 
