@@ -104,16 +104,24 @@ class JobQueue:
         return self.put_many([(kind, key, payload)]) == 1
 
     def put_many(self, jobs: Sequence[tuple[str, str, dict[str, Any]]]) -> int:
-        """Queue (kind, key, payload) jobs in one transaction; how many were not waiting yet."""
+        """Queue (kind, key, payload) jobs in one statement; how many were not waiting yet."""
+        if not jobs:
+            return 0
+        now = NOW_MS_SQL[self.storage.dialect]
+        rows = ", ".join("(?, ?, ?)" for _ in jobs)
+        params = [
+            value
+            for kind, key, payload in jobs
+            for value in (kind, key, orjson.dumps(payload).decode())
+        ]
         with self.storage.transaction(write=True) as tx:
-            now = _now(tx)
-            queued = sum(
-                tx.execute(
-                    "INSERT INTO jobs (kind, job_key, payload, run_after, created_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, job_key) DO NOTHING",
-                    (kind, key, orjson.dumps(payload).decode(), now, now),
-                )
-                for kind, key, payload in jobs
+            # `WHERE true`: SQLite's parser would read ON CONFLICT as part of the SELECT's join.
+            queued = tx.execute(
+                "INSERT INTO jobs (kind, job_key, payload, run_after, created_at)"
+                " SELECT column1, column2, column3, clock.now, clock.now"
+                f" FROM (VALUES {rows}) AS v, (SELECT {now} AS now) AS clock"
+                " WHERE true ON CONFLICT (kind, job_key) DO NOTHING",
+                params,
             )
         self.arrived.set()
         return queued
