@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from phonewagon_server.db import Connection, Database
 from phonewagon_server.db.group_writes import GroupWrites
+
+Work = Callable[[Connection], object]
+
+
+def each(tx: Connection, works: list[Work]) -> list[object]:
+    """The batch written as its items say, one after another."""
+    return [work(tx) for work in works]
 
 
 def _account_names(database: Database) -> set[str]:
@@ -18,9 +26,9 @@ def _account_names(database: Database) -> set[str]:
 
 
 def test_a_failing_request_fails_alone_and_the_others_commit(database: Database) -> None:
-    writes = GroupWrites(database)
+    writes = GroupWrites(database, each)
 
-    def add(name: str) -> object:
+    def add(name: str) -> Work:
         def work(tx: Connection) -> str:
             tx.execute("INSERT INTO accounts (name, created_at) VALUES (?, 0)", (name,))
             if name == "bad":
@@ -31,7 +39,7 @@ def test_a_failing_request_fails_alone_and_the_others_commit(database: Database)
 
     async def together() -> list[object]:
         names = ["a", "b", "bad", "c", "d"]
-        runs = [writes.run(add(name), key=(name,)) for name in names]  # type: ignore[arg-type]
+        runs = [writes.run(add(name), key=(name,)) for name in names]
         return await asyncio.gather(*runs, return_exceptions=True)
 
     answers = asyncio.run(together())
@@ -45,7 +53,7 @@ def test_a_failing_request_fails_alone_and_the_others_commit(database: Database)
 
 def test_a_batch_runs_in_the_order_of_its_keys(database: Database) -> None:
     """Requests that arrive while a batch is being written are written next, together, sorted."""
-    writes = GroupWrites(database)
+    writes = GroupWrites(database, each)
     gate = threading.Event()
     seen: list[int] = []
 
@@ -67,12 +75,13 @@ def test_a_batch_runs_in_the_order_of_its_keys(database: Database) -> None:
 
 @pytest.mark.parametrize("count", [1, 40])
 def test_every_request_gets_its_own_result(database: Database, count: int) -> None:
-    writes = GroupWrites(database)
+    def squares(tx: Connection, numbers: list[int]) -> list[int]:
+        return [n * n for n in numbers]
+
+    writes = GroupWrites(database, squares)
 
     async def together() -> list[int]:
-        return await asyncio.gather(
-            *(writes.run(lambda tx, n=n: n * n, key=(n,)) for n in range(count))  # type: ignore[misc]
-        )
+        return await asyncio.gather(*(writes.run(n, key=(n,)) for n in range(count)))
 
     assert asyncio.run(together()) == [n * n for n in range(count)]
     writes.close()

@@ -8,8 +8,8 @@ arrived meanwhile in one transaction, then wakes them, once per batch and loop. 
 answered before it is committed. Under load a commit carries many requests; alone, one waits for
 no other.
 
-`GroupCommit` is the writer; `GroupWrites` runs each request's work in the shared transaction
-(page views), and `twilio.intake.Intake` queues webhooks' jobs with it.
+`GroupCommit` is the writer; `GroupWrites` writes the batch's items in one transaction (page
+views, `dni.page_views`), and `twilio.intake.Intake` queues webhooks' jobs with it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from phonewagon_server.db.engine import Connection, Database
 from phonewagon_server.errors import DatabaseUnavailable, WriteConflict
 
 I = TypeVar("I")  # noqa: E741 - what a request submits
-T = TypeVar("T")
+R = TypeVar("R")  # what a request's item gives once written
 MAX_BATCH = 500  # requests a commit
 
 
@@ -111,28 +111,30 @@ def _settle(waiters: list[Pending[Any]]) -> None:
             pending.future.set_exception(pending.error)
 
 
-class GroupWrites(GroupCommit[Callable[[Connection], Any]]):
-    """Each request's work, run in one write transaction with the others'.
+class GroupWrites(GroupCommit[I], Generic[I, R]):
+    """Requests' items written together: `write` takes a batch of them, in one transaction, and
+    gives each its result, in order (in as few statements as it can: not one per request).
 
-    A batch runs in the order of the requests' keys, so two processes' batches take their locks
-    (a visitor's, a pool's rows) in one order. Should a batch fail anyway (a deadlock, one
-    request's bad data), each of its requests is run again alone and gets its own result or error.
+    A batch is in the order of the requests' keys, so two processes' batches take their locks
+    (a visitor's, a pool's) in one order. Should a batch fail anyway (a deadlock, one request's
+    bad data), each of its requests is written again alone and gets its own result or error.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, write: Callable[[Connection, list[I]], list[R]]) -> None:
         super().__init__("phonewagon-group-writes")
         self.database = database
+        self._write_batch = write
 
-    async def run(self, work: Callable[[Connection], T], *, key: tuple[Any, ...] = ()) -> T:
-        """`work`'s result once the transaction it ran in is committed, or its error
+    async def run(self, item: I, *, key: tuple[Any, ...] = ()) -> R:
+        """`item`'s result once the transaction it was written in is committed, or its error
         (DatabaseUnavailable if the database is away)."""
-        result: T = await self.submit(work, order=key)
+        result: R = await self.submit(item, order=key)
         return result
 
-    def _commit(self, batch: list[Pending[Callable[[Connection], Any]]]) -> None:
+    def _commit(self, batch: list[Pending[I]]) -> None:
         try:
             with self.database.transaction(write=True) as tx:
-                results = [pending.item(tx) for pending in batch]
+                results = self._write_batch(tx, [pending.item for pending in batch])
         except Exception as exc:
             # The database away: no use trying each. A deadlock, or one request's error: each
             # alone, so that only that request fails.

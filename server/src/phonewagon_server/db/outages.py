@@ -109,8 +109,12 @@ class RoundTripDeadlines:
 
     The waiting thread then reads the end of the stream at once and gets a connection error
     (a 503), and the pool replaces the connection. One thread watches every connection in use,
-    sleeping until the earliest deadline.
+    sleeping until the earliest deadline, or for IDLE_SECONDS when there is none: a round trip
+    that starts wakes it only if it must end sooner (a wake-up per statement, under load, cost
+    the writing threads more than their statements did).
     """
+
+    IDLE_SECONDS = 1.0
 
     def __init__(self, *, clock: Clock = time.monotonic) -> None:
         self._clock = clock
@@ -118,6 +122,7 @@ class RoundTripDeadlines:
         self._watched: dict[int, tuple[float, psycopg.Connection[Any]]] = {}
         self._watcher: threading.Thread | None = None
         self._closed = False
+        self._wakes_at = 0.0  # when the watcher looks next
 
     @contextlib.contextmanager
     def bound(self, raw: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
@@ -125,8 +130,9 @@ class RoundTripDeadlines:
         key = id(raw)
         with self._changed:
             self._start_watcher()
-            self._watched[key] = (self._clock() + seconds, raw)
-            if len(self._watched) == 1:
+            deadline = self._clock() + seconds
+            self._watched[key] = (deadline, raw)
+            if deadline < self._wakes_at:
                 self._changed.notify()
         try:
             yield
@@ -149,12 +155,13 @@ class RoundTripDeadlines:
     def _watch(self) -> None:
         with self._changed:
             while not self._closed:
-                if not self._watched:
-                    self._changed.wait()
-                    continue
                 now = self._clock()
-                earliest = min(deadline for deadline, _ in self._watched.values())
+                earliest = min(
+                    (deadline for deadline, _ in self._watched.values()),
+                    default=now + self.IDLE_SECONDS,
+                )
                 if earliest > now:
+                    self._wakes_at = earliest
                     self._changed.wait(earliest - now)
                     continue
                 for key, (deadline, raw) in list(self._watched.items()):

@@ -3,10 +3,13 @@ and allowed origins, and the holds of pool numbers (decision 15)."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from phonewagon_server.db.engine import Connection, insert_returning_id
+from phonewagon_server.db.batches import among, rows_table
+from phonewagon_server.db.engine import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,92 +117,139 @@ def visit_key(tx: Connection) -> str:
     return str(row[0])
 
 
-def lock_visitor(tx: Connection, company_id: int, visitor: str) -> None:
-    """On PostgreSQL, one transaction at a time per visitor: two page views of one visitor at
-    once must not each take a number. (SQLite's write lock already serialises them.)"""
-    if tx.dialect == "postgresql":
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('dni-visitor:' || ? || ':' || ?))",
-            (str(company_id), visitor),
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A pool number held by a visitor of a company, until `held_until` (epoch ms)."""
+
+    number: str
+    campaign_id: str
+    company_id: int
+    visitor: str
+    address: str
+    held_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewHold:
+    number: str
+    company_id: int
+    visitor: str
+    address: str
+    started_at: int
+    held_until: int
+
+
+def lock_for_holding(
+    tx: Connection, visitors: Iterable[tuple[int, str]], campaign_ids: Iterable[str]
+) -> None:
+    """On PostgreSQL, one transaction at a time per visitor (company, visitor) and per pool: two
+    page views of one visitor must not each take a number, nor two transactions one free
+    number. Taken in one order, in one statement: two batches wait for each other, never
+    deadlock. (SQLite's write lock already serialises them.)"""
+    if tx.dialect != "postgresql":
+        return
+    names = [f"dni-visitor:{company}:{visitor}" for company, visitor in visitors]
+    names += [f"dni-pool:{campaign_id}" for campaign_id in campaign_ids]
+    keys = sorted({_lock_key(name) for name in names})
+    if keys:
+        tx.fetchall(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(? AS BIGINT[])) AS k", (keys,)
         )
 
 
-def held_number(tx: Connection, campaign_id: str, visitor: str, *, now: int) -> str | None:
-    """The number of the pool `visitor` holds now, if any."""
-    row = tx.fetchone(
-        "SELECT h.number FROM number_holds h"
+_HOLDS = (
+    "SELECT h.number, h.campaign_id, h.company_id, h.visitor, h.address, h.held_until"
+    " FROM number_holds h"
+    # A number removed from its pool, or moved to another, holds nothing any more.
+    " JOIN tracking_numbers t ON t.number = h.number AND t.campaign_id = h.campaign_id"
+)
+
+
+def holds_of_visitors(
+    tx: Connection, company_ids: Collection[int], visitors: Collection[str], *, now: int
+) -> list[Hold]:
+    """The live holds of these visitors of these companies (and of other pairs of them)."""
+    of_companies, company_params = among(tx, "h.company_id", company_ids, "BIGINT")
+    of_visitors, visitor_params = among(tx, "h.visitor", visitors, "TEXT")
+    return _holds(tx, f"{of_companies} AND {of_visitors}", [*company_params, *visitor_params, now])
+
+
+def holds_of_addresses(
+    tx: Connection, company_ids: Collection[int], addresses: Collection[str], *, now: int
+) -> list[Hold]:
+    """The live holds of the visitors at these addresses of these companies."""
+    of_companies, company_params = among(tx, "h.company_id", company_ids, "BIGINT")
+    of_addresses, address_params = among(tx, "h.address", addresses, "TEXT")
+    return _holds(tx, f"{of_companies} AND {of_addresses}", [*company_params, *address_params, now])
+
+
+def free_numbers(
+    tx: Connection, campaign_ids: Collection[str], *, now: int, most: int
+) -> dict[str, list[str]]:
+    """Up to `most` free numbers of each pool, least recently used first. Lock the pools first
+    (`lock_for_holding`): what is free now stays free until the transaction ends."""
+    # Each pool's free numbers walked in order (`number_holds_free`), only as far as needed.
+    first_free = (
+        "SELECT h.held_until, h.number FROM number_holds h"
         " JOIN tracking_numbers t ON t.number = h.number AND t.campaign_id = h.campaign_id"
-        " WHERE h.campaign_id = ? AND h.visitor = ? AND h.held_until > ? ORDER BY h.number LIMIT 1",
-        (campaign_id, visitor, now),
+        " WHERE h.campaign_id = {pool} AND h.held_until <= ? ORDER BY h.held_until, h.number"
+        " LIMIT ?"
     )
-    return str(row[0]) if row else None
+    if tx.dialect == "postgresql":
+        rows = tx.fetchall(
+            "SELECT pool.id, free.held_until, free.number FROM unnest(CAST(? AS TEXT[])) AS"
+            f" pool(id) CROSS JOIN LATERAL ({first_free.format(pool='pool.id')}) AS free",
+            [list(campaign_ids), now, most],
+        )
+    else:
+        each = f"SELECT ? AS id, held_until, number FROM ({first_free.format(pool='?')})"
+        rows = tx.fetchall(
+            " UNION ALL ".join(each for _ in campaign_ids),
+            [value for pool in campaign_ids for value in (pool, pool, now, most)],
+        )
+    free: dict[str, list[str]] = {}
+    for campaign_id, _, number in sorted(rows):
+        free.setdefault(str(campaign_id), []).append(str(number))
+    return free
 
 
-def holds_of_visitor(tx: Connection, company_id: int, visitor: str, *, now: int) -> int:
-    row = tx.fetchone(
-        "SELECT COUNT(*) FROM number_holds WHERE company_id = ? AND visitor = ? AND held_until > ?",
-        (company_id, visitor, now),
-    )
-    return int(row[0]) if row else 0
-
-
-def live_holds_of_address(tx: Connection, company_id: int, address: str, *, now: int) -> int:
-    """How many visitors' holds of the company's pools this address has now."""
-    row = tx.fetchone(
-        "SELECT COUNT(DISTINCT visitor) FROM number_holds"
-        " WHERE company_id = ? AND address = ? AND held_until > ?",
-        (company_id, address, now),
-    )
-    return int(row[0]) if row else 0
-
-
-def take_free_number(tx: Connection, campaign_id: str, *, now: int) -> str | None:
-    """The pool's least recently used free number (one still in the pool), locked.
-
-    On PostgreSQL, `SKIP LOCKED` passes over the numbers other transactions are taking right
-    now: each of them commits a hold on its own, so none is handed out twice.
-    """
-    lock = " FOR UPDATE OF h SKIP LOCKED" if tx.dialect == "postgresql" else ""
-    row = tx.fetchone(
-        "SELECT h.number FROM number_holds h"
-        " JOIN tracking_numbers t ON t.number = h.number AND t.campaign_id = h.campaign_id"
-        " WHERE h.campaign_id = ? AND h.held_until <= ?"
-        f" ORDER BY h.held_until, h.number LIMIT 1{lock}",
-        (campaign_id, now),
-    )
-    return str(row[0]) if row else None
-
-
-def start_hold(
-    tx: Connection,
-    number: str,
-    *,
-    company_id: int,
-    visitor: str,
-    address: str,
-    now: int,
-    until: int,
-) -> None:
-    hold_id = insert_returning_id(
-        tx,
-        "INSERT INTO dni_holds (number, company_id, visitor, started_at, held_until)"
-        " VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (number, company_id, visitor, now, until),
-    )
-    tx.execute(
-        "UPDATE number_holds SET visitor = ?, address = ?, hold_id = ?, held_until = ?"
-        " WHERE number = ?",
-        (visitor, address, hold_id, until, number),
-    )
-
-
-def extend_hold(tx: Connection, number: str, *, until: int) -> None:
+def extend_holds(tx: Connection, numbers: Collection[str], *, until: int) -> None:
+    """The current holds of `numbers` last until `until`."""
+    of_numbers, params = among(tx, "number", numbers, "TEXT")
     tx.execute(
         "UPDATE dni_holds SET held_until = ?"
-        " WHERE id = (SELECT hold_id FROM number_holds WHERE number = ?)",
-        (until, number),
+        f" WHERE id IN (SELECT hold_id FROM number_holds WHERE {of_numbers})",
+        [until, *params],
     )
-    tx.execute("UPDATE number_holds SET held_until = ? WHERE number = ?", (until, number))
+    tx.execute(f"UPDATE number_holds SET held_until = ? WHERE {of_numbers}", [until, *params])
+
+
+def start_holds(tx: Connection, holds: Sequence[NewHold]) -> None:
+    """Each hold kept (`dni_holds`, which attributes calls) and made its number's current one."""
+    if not holds:
+        return
+    new, params = rows_table(
+        tx,
+        ("TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT"),
+        [(h.number, h.company_id, h.visitor, h.started_at, h.held_until) for h in holds],
+    )
+    rows = tx.fetchall(
+        "INSERT INTO dni_holds (number, company_id, visitor, started_at, held_until)"
+        f" SELECT * FROM {new} RETURNING id, number",
+        params,
+    )
+    hold_ids = {str(number): int(hold_id) for hold_id, number in rows}
+    current, params = rows_table(
+        tx,
+        ("TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT"),
+        [(h.number, h.visitor, h.address, hold_ids[h.number], h.held_until) for h in holds],
+    )
+    tx.execute(
+        "UPDATE number_holds SET visitor = v.column2, address = v.column3,"
+        " hold_id = v.column4, held_until = v.column5"
+        f" FROM {current} WHERE number_holds.number = v.column1",
+        params,
+    )
 
 
 def holder_at(tx: Connection, number: str, at: int) -> Holder | None:
@@ -219,6 +269,16 @@ def delete_holds_before(tx: Connection, before: int, *, limit: int) -> int:
         "DELETE FROM dni_holds WHERE id IN (SELECT id FROM dni_holds WHERE held_until < ? LIMIT ?)",
         (before, limit),
     )
+
+
+def _holds(tx: Connection, where: str, params: Sequence[object]) -> list[Hold]:
+    rows = tx.fetchall(f"{_HOLDS} WHERE {where} AND h.held_until > ?", params)
+    return [Hold(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows]
+
+
+def _lock_key(name: str) -> int:
+    """A name's advisory lock: 64 bits of its hash, the same in every process."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), signed=True)
 
 
 def _site(row: tuple[object, ...]) -> Site:

@@ -23,16 +23,19 @@ from phonewagon_server.api.context import context_of
 from phonewagon_server.api.responses import json_response
 from phonewagon_server.api.routing import JSONObject
 from phonewagon_server.config import Settings
-from phonewagon_server.db import Connection, Database
+from phonewagon_server.db import Database
 from phonewagon_server.db import pools as pool_rows
-from phonewagon_server.db import visits as visit_rows
-from phonewagon_server.db.group_writes import GroupWrites
 from phonewagon_server.db.pools import Site
 from phonewagon_server.dni.bots import Behaviour, is_bot_agent
 from phonewagon_server.dni.counters import dni_counters
 from phonewagon_server.dni.fields import Heartbeat, PageView, read_heartbeat, read_page_view
-from phonewagon_server.dni.pools import Swap, hold_numbers
-from phonewagon_server.dni.sources import is_paid, referrer_host, user_source
+from phonewagon_server.dni.page_views import (
+    PageViewWrite,
+    PageViewWrites,
+    page_view_writes,
+    visit_of,
+)
+from phonewagon_server.dni.pools import HoldAsk, Swap
 from phonewagon_server.errors import Forbidden, NotFound, RateLimited
 from phonewagon_server.ratelimit import Clock, Limiter, build_limiter
 
@@ -41,15 +44,6 @@ HEARTBEAT_SECONDS = 60
 SITE_SECONDS = 5.0  # how long a site read (its key, its origins) is trusted
 DAY_MS = 86_400_000
 PERSON = "h"  # a visit token's first letter when its visitor may hold numbers
-# The page's parameters that make a touch, and those a call keeps.
-TOUCH_FIELDS = frozenset(
-    {"gclid", "gbraid", "wbraid", "fbclid", "msclkid"}
-    | {f"utm_{part}" for part in ("source", "medium", "campaign", "term", "content")}
-)
-CALL_FIELDS = frozenset(
-    {"gclid", "fbclid", "msclkid", "keyword", "match_type", "network", "ad_position"}
-    | {f"utm_{part}" for part in ("source", "medium", "campaign", "term", "content")}
-)
 
 
 @dataclass(slots=True)
@@ -59,7 +53,7 @@ class VisitDesk:
     address_limiter: Limiter
     company_limiter: Limiter
     behaviour: Behaviour
-    writes: GroupWrites  # the page views' holds and visits, committed together
+    writes: PageViewWrites  # the page views' holds and visits, committed together
     clock: Clock
     _token_key: bytes | None = None
     _sites: dict[str, tuple[float, Site | None]] = field(default_factory=dict)
@@ -72,7 +66,7 @@ class VisitDesk:
             address_limiter=build_limiter(settings.dni_visit_limit, settings, clock=clock),
             company_limiter=build_limiter(settings.dni_company_limit, settings, clock=clock),
             behaviour=Behaviour(settings, clock=clock),
-            writes=GroupWrites(database),
+            writes=page_view_writes(database),
             clock=clock,
         )
 
@@ -114,21 +108,9 @@ async def record_visit(request: Request, body: JSONObject) -> Response:
         return _answer(request, {"visitor": visitor, "visit": token, **_swaps([])})
     now = context.now_ms()
     settings = context.settings
-
-    def record_and_hold(tx: Connection) -> list[Swap]:
-        _record(tx, site, visitor, view, now=now, window_ms=settings.attribution_days * DAY_MS)
-        return hold_numbers(
-            tx,
-            site.pools,
-            company_id=site.company_id,
-            visitor=visitor,
-            address=address,
-            now=now,
-            until=now + settings.dni_hold_minutes * 60_000,
-            max_holders_per_address=settings.dni_holds_per_address,
-        )
-
-    swaps = await desk.writes.run(record_and_hold, key=(site.company_id, visitor))
+    visit = visit_of(site, visitor, view, now=now, window_ms=settings.attribution_days * DAY_MS)
+    write = PageViewWrite(_hold_ask(context.settings, site, visitor, address, now=now), visit)
+    swaps = await desk.writes.run(write, key=(site.company_id, visitor))
     dni_counters().visits.inc()
     return _answer(request, {"visitor": visitor, "visit": token, **_swaps(swaps)})
 
@@ -152,21 +134,10 @@ async def heartbeat(request: Request, body: JSONObject) -> Response:
     beat, site, address, holds = await context.run_short(_admit_beat, request, body)
     if not holds:
         return _answer(request, _swaps([]))
-    now = context.now_ms()
-
-    def hold(tx: Connection) -> list[Swap]:
-        return hold_numbers(
-            tx,
-            site.pools,
-            company_id=site.company_id,
-            visitor=beat.visitor,
-            address=address,
-            now=now,
-            until=now + context.settings.dni_hold_minutes * 60_000,
-            max_holders_per_address=context.settings.dni_holds_per_address,
-        )
-
-    swaps = await desk.writes.run(hold, key=(site.company_id, beat.visitor))
+    write = PageViewWrite(
+        _hold_ask(context.settings, site, beat.visitor, address, now=context.now_ms())
+    )
+    swaps = await desk.writes.run(write, key=(site.company_id, beat.visitor))
     return _answer(request, _swaps(swaps))
 
 
@@ -234,33 +205,15 @@ def _is_bot(
     return False
 
 
-def _record(
-    tx: Connection,
-    site: Site,
-    visitor: str,
-    view: PageView,
-    *,
-    now: int,
-    window_ms: int,
-) -> None:
-    """Keep the page view if it carries a touch, or is the visitor's first in the window;
-    internal navigation only extends the hold."""
-    query = view.query
-    host = referrer_host(view.referrer, view.page)
-    touch = bool(host) or any(name in query for name in TOUCH_FIELDS)
-    if not touch and visit_rows.has_visit_since(tx, site.company_id, visitor, now - window_ms):
-        return
-    fields = {name: value for name, value in query.items() if name in CALL_FIELDS}
-    fields |= {f"unbounce_{name}": value for name, value in view.unbounce.items() if value}
-    device = query.get("ad_device") or view.device
-    fields |= {
-        "landing_page": view.page,
-        "referral_value": view.referrer,
-        "user_source": user_source(query, host),
-        **({"device": device} if device else {}),
-    }
-    visit_rows.insert_visit(
-        tx, company_id=site.company_id, visitor=visitor, now=now, paid=is_paid(query), fields=fields
+def _hold_ask(settings: Settings, site: Site, visitor: str, address: str, *, now: int) -> HoldAsk:
+    return HoldAsk(
+        company_id=site.company_id,
+        pools=site.pools,
+        visitor=visitor,
+        address=address,
+        now=now,
+        until=now + settings.dni_hold_minutes * 60_000,
+        max_holders_per_address=settings.dni_holds_per_address,
     )
 
 

@@ -81,7 +81,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         version=7,
-        name="a row of number_holds for every pool number, added with the number",
+        name="a row of number_holds for every pool number, added with it; free numbers in order",
         sqlite=v7_pool_holds_up_front.STATEMENTS,
         postgresql=v7_pool_holds_up_front.STATEMENTS,
     ),
