@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from phonewagon_server.api import calls, companies, health, openapi, problems, recordings
 from phonewagon_server.api.context import AppContext
+from phonewagon_server.api.dispatch import FixedPathRouter
 from phonewagon_server.api.edge import Edge
 from phonewagon_server.api.metrics import Metrics, metrics_endpoint
 from phonewagon_server.api.responses import JSONResponse
@@ -210,7 +211,8 @@ def _to_sign_in(request: Request, exc: Exception) -> Response:
 
 
 class PhonewagonApp(Starlette):
-    """Starlette with `Edge` around its error handler, where user middleware cannot go.
+    """Starlette with `Edge` around its error handler, where user middleware cannot go, and
+    its fixed paths routed by dictionary (`api.dispatch`).
 
     Starlette renders a 500 in its outermost layer; only a layer outside that one can give the
     500 its security headers, request id, metrics sample and log line.
@@ -218,6 +220,7 @@ class PhonewagonApp(Starlette):
 
     def __init__(self, *, headers: SecurityHeaders, metrics: Metrics | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.router = FixedPathRouter(self.router.routes)
         self.security_headers = headers
         self.metrics = metrics
 
