@@ -109,7 +109,7 @@ async def record_visit(request: Request, body: JSONObject) -> Response:
     now = context.now_ms()
     settings = context.settings
     visit = visit_of(site, visitor, view, now=now, window_ms=settings.attribution_days * DAY_MS)
-    write = PageViewWrite(_hold_ask(context.settings, site, visitor, address, now=now), visit)
+    write = PageViewWrite(_hold_ask(settings, site, visitor, address, now=now), visit)
     swaps = await desk.writes.run(write, key=(site.company_id, visitor))
     dni_counters().visits.inc()
     return _answer(request, {"visitor": visitor, "visit": token, **_swaps(swaps)})
