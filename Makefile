@@ -34,11 +34,13 @@ typecheck: install ## mypy strict on both packages
 
 check: lint typecheck test ## ready to push? format, lint, types and tests
 
-bench: install ## run every benchmark (about 20 min) and write docs/benchmarks.md
+bench: install ## run every benchmark (about 30 min) and write docs/benchmarks.md
 	$(UV) run python bench/pages.py --write
 	$(UV) run python bench/import_calls.py --write
 	$(UV) run python bench/feed_pages.py --write
 	$(UV) run python bench/webhooks.py --write
+	$(UV) run python bench/dni_visits.py --write
+	$(UV) run python bench/request_path.py --write
 	$(UV) run python bench/app_pages.py --write
 	$(UV) run python bench/load_test.py --write
 	$(UV) run python bench/rate_limit_soak.py --write

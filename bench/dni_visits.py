@@ -334,10 +334,10 @@ def exclusive(result: Versus) -> dict[str, int]:
     return {"answers": answered, "numbers given": given, "numbers": len(holders), "shared": shared}
 
 
-def table(results: list[Versus]) -> list[str]:
+def table(results: list[Versus], *, unit: str = "page views/s") -> list[str]:
     lines = [
-        "| backend | server | page views/s (median) | p50 | p99 | ratio | CPU, share of a core"
-        " | rounds (page views/s) | failures |",
+        f"| backend | server | {unit} (median) | p50 | p99 | ratio | CPU, share of a core"
+        f" | rounds ({unit}) | failures |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for result in results:

@@ -1,0 +1,137 @@
+"""The request path alone: how many requests a second our cheapest route answers, against a bare
+app, with and without the access log.
+
+    uv run python bench/request_path.py            # 3 rounds of 3 s per server
+    uv run python bench/request_path.py --write    # also update docs/benchmarks.md
+
+`GET /healthz` reads nothing and writes nothing: what it costs is what every request pays on
+its way in and out (uvicorn's HTTP parsing, the trusted-proxy check, the request id, the
+security headers, routing, the error handlers, the metrics sample and the access log line).
+The bare app is a raw ASGI app served by the same `run_uvicorn`, answering ours' bytes. The
+ratio of the two bounds the ratio of any route: the webhooks' and page views' targets are
+ratios to bare apps (docs/benchmarks.md, "Webhooks" and "Website visits").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dni_visits import Versus, alternate, record_answer, table
+from load_test import free_port, server_command
+from testbed import measured_on, write_section
+from webhooks import HOST, clean_env, running
+
+SECTION = "## Request path"
+
+
+def serve_bare(port: int, answer: str) -> None:
+    """Answer every request with ours' recorded answer, run as `serve` runs our app."""
+    from phonewagon_server.cli.serve import run_uvicorn
+    from phonewagon_server.config import Settings
+    from phonewagon_server.logs import logging_config
+
+    recorded = json.loads(answer)
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(name.encode(), value.encode()) for name, value in recorded["headers"]],
+    }
+    body = {"type": "http.response.body", "body": recorded["body"].encode()}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send(start)
+        await send(body)
+
+    log_config = logging_config("json", "info")
+    run_uvicorn(app, Settings(), host=HOST, port=port, log_level="info", log_config=log_config)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help=f"update '{SECTION}'")
+    parser.add_argument("--bare", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        serve_bare(int(args.bare[1]), args.bare[0])
+        return
+    rounds, seconds = 3, 3.0
+    with tempfile.TemporaryDirectory(prefix="pw-bench-path-") as work:
+        workdir = Path(work)
+        results = []
+        for name, level in (("GET /healthz", "info"), ("GET /healthz, no access log", "warning")):
+            print(f"{name}: ours against bare …", file=sys.stderr, flush=True)
+            results.append(against_bare(name, workdir, level, rounds=rounds, seconds=seconds))
+    text = section(results, rounds, seconds)
+    print(text)
+    if args.write:
+        write_section(text, SECTION)
+
+
+def against_bare(name: str, workdir: Path, log_level: str, **kwargs: Any) -> Versus:
+    port = free_port()
+    env = clean_env(
+        PHONEWAGON_DATABASE_URL=f"sqlite:///{workdir}/{log_level}.db",
+        PHONEWAGON_PUBLIC_URL=f"http://{HOST}:{port}",
+        PHONEWAGON_LOG_FORMAT="json",
+        PHONEWAGON_LOG_LEVEL=log_level,
+    )
+    request = f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    args = [*server_command(), "serve", "--port", str(port)]
+    result = Versus(name, ("ours", "bare"))
+    with running(args, env=env, log=workdir / f"serve-{port}.log", port=port) as ours:
+        answer = record_answer(ours.port, request)
+        bare_port = free_port()
+        bare_args = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--bare",
+            answer,
+            str(bare_port),
+        ]
+        with running(bare_args, env=clean_env(), log=None, port=bare_port) as bare:
+            ports = {"ours": ours.port, "bare": bare.port}
+            pids = {"ours": ours.process.pid, "bare": bare.process.pid}
+            alternate(result, ports, pids, lambda: request, keep=False, **kwargs)
+    return result
+
+
+def section(results: list[Versus], rounds: int, seconds: float) -> str:
+    ratios = ", ".join(f"{r.name}: {r.ratio:.2f}x" for r in results)
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            "`GET /healthz` against `phonewagon-server serve` on SQLite, one worker: it reads and"
+            " writes nothing, so its cost is the path every request takes in and out (uvicorn's"
+            " HTTP parsing, the trusted-proxy check, the request id, the security headers,"
+            " routing, the error handlers, the metrics sample and, at the default log level, the"
+            f" access log line). {rounds} rounds of {seconds:.0f} s per server, alternating, 8"
+            " keep-alive connections from one uvloop client. *bare* is a raw ASGI app served by"
+            " the same `run_uvicorn`, answering ours' bytes.",
+            "",
+            f"Ours against bare: {ratios}. Every route pays this path on top of its own work."
+            " The page views' bare app, reading a small JSON body, answers nearly as fast as"
+            " this one: against it the path alone leaves about this ratio, before a page view"
+            ' reads its body or writes a row (the crawler\'s row of "Website visits"). The'
+            " webhooks' bare app parses a larger form and is several times slower, which leaves"
+            " them more room. Without the access log line the ratio moves within the noise: the"
+            " line is not what the path costs.",
+            "",
+            *table(results, unit="requests/s"),
+            "",
+            measured_on(),
+            "",
+            "Rerun: `uv run python bench/request_path.py --write`.",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
