@@ -40,7 +40,7 @@ import psutil
 import uvloop
 from load_test import REDIS_URL, free_port, redis_prefix, redis_version, server_command
 from testbed import measured_on, postgres_schema, postgres_version, write_section
-from webhooks import HOST, Load, clean_env, closed_loop, running
+from webhooks import HOST, Load, Server, clean_env, closed_loop, running
 
 from phonewagon_server.db import accounts as account_rows
 from phonewagon_server.db import companies as company_rows
@@ -167,8 +167,9 @@ class Traffic:
         return self.requests[self.position - 1]
 
 
-def serve_bare(port: int, answer: str) -> None:
-    """Read the JSON body as ours does and answer ours' bytes, run as `serve` runs our app."""
+def serve_bare(port: int, answer: str, *, parse: bool = True) -> None:
+    """Read the JSON body as ours does (with `parse`) and answer ours' bytes, run as `serve`
+    runs our app."""
     from phonewagon_server.cli.serve import run_uvicorn
     from phonewagon_server.config import Settings
     from phonewagon_server.logs import logging_config
@@ -189,7 +190,8 @@ def serve_bare(port: int, answer: str) -> None:
             message = await receive()
             data += message.get("body", b"")
             more = message.get("more_body", False)
-        orjson.loads(data)
+        if parse:
+            orjson.loads(data)
         await send(start)
         await send(body)
 
@@ -286,20 +288,22 @@ def against_bare(
     traffic.add(60_000)
     result = Versus(name, ("ours", "bare"))
     with serve_ours(database_url, workdir) as ours:
-        answer = record_answer(ours.port, traffic.take())
-        bare_port = free_port()
-        bare_args = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--bare",
-            answer,
-            str(bare_port),
-        ]
-        with running(bare_args, env=clean_env(), log=None, port=bare_port) as bare:
-            ports = {"ours": ours.port, "bare": bare.port}
-            pids = {"ours": ours.process.pid, "bare": bare.process.pid}
-            alternate(result, ports, pids, traffic.take, keep=False, **kwargs)
+        race_bare(result, ours, traffic.take, __file__, **kwargs)
     return result
+
+
+def race_bare(
+    result: Versus, ours: Server, take: Callable[[], bytes], script: str, **kwargs: Any
+) -> None:
+    """`ours` against `script --bare`, a bare app answering what ours answers to `take()`'s
+    first request, in alternating rounds."""
+    answer = record_answer(ours.port, take())
+    bare_port = free_port()
+    bare_args = [sys.executable, str(Path(script).resolve()), "--bare", answer, str(bare_port)]
+    with running(bare_args, env=clean_env(), log=None, port=bare_port) as bare:
+        ports = {"ours": ours.port, "bare": bare.port}
+        pids = {"ours": ours.process.pid, "bare": bare.process.pid}
+        alternate(result, ports, pids, take, keep=False, **kwargs)
 
 
 def two_workers(workdir: Path, **kwargs: Any) -> tuple[Versus, dict[str, int]]:

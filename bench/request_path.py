@@ -15,42 +15,17 @@ ratios to bare apps (docs/benchmarks.md, "Webhooks" and "Website visits").
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from dni_visits import Versus, alternate, record_answer, table
+from dni_visits import Versus, race_bare, serve_bare, table
 from load_test import free_port, server_command
 from testbed import measured_on, write_section
 from webhooks import HOST, clean_env, running
 
 SECTION = "## Request path"
-
-
-def serve_bare(port: int, answer: str) -> None:
-    """Answer every request with ours' recorded answer, run as `serve` runs our app."""
-    from phonewagon_server.cli.serve import run_uvicorn
-    from phonewagon_server.config import Settings
-    from phonewagon_server.logs import logging_config
-
-    recorded = json.loads(answer)
-    start = {
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(name.encode(), value.encode()) for name, value in recorded["headers"]],
-    }
-    body = {"type": "http.response.body", "body": recorded["body"].encode()}
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await send(start)
-        await send(body)
-
-    log_config = logging_config("json", "info")
-    run_uvicorn(app, Settings(), host=HOST, port=port, log_level="info", log_config=log_config)
 
 
 def main() -> None:
@@ -59,7 +34,7 @@ def main() -> None:
     parser.add_argument("--bare", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        serve_bare(int(args.bare[1]), args.bare[0])
+        serve_bare(int(args.bare[1]), args.bare[0], parse=False)
         return
     rounds, seconds = 3, 3.0
     with tempfile.TemporaryDirectory(prefix="pw-bench-path-") as work:
@@ -86,19 +61,7 @@ def against_bare(name: str, workdir: Path, log_level: str, **kwargs: Any) -> Ver
     args = [*server_command(), "serve", "--port", str(port)]
     result = Versus(name, ("ours", "bare"))
     with running(args, env=env, log=workdir / f"serve-{port}.log", port=port) as ours:
-        answer = record_answer(ours.port, request)
-        bare_port = free_port()
-        bare_args = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--bare",
-            answer,
-            str(bare_port),
-        ]
-        with running(bare_args, env=clean_env(), log=None, port=bare_port) as bare:
-            ports = {"ours": ours.port, "bare": bare.port}
-            pids = {"ours": ours.process.pid, "bare": bare.process.pid}
-            alternate(result, ports, pids, lambda: request, keep=False, **kwargs)
+        race_bare(result, ours, lambda: request, __file__, **kwargs)
     return result
 
 

@@ -169,18 +169,14 @@ def holds_of_visitors(
     tx: Connection, company_ids: Collection[int], visitors: Collection[str], *, now: int
 ) -> list[Hold]:
     """The live holds of these visitors of these companies (and of other pairs of them)."""
-    of_companies, company_params = among(tx, "h.company_id", company_ids, "BIGINT")
-    of_visitors, visitor_params = among(tx, "h.visitor", visitors, "TEXT")
-    return _holds(tx, f"{of_companies} AND {of_visitors}", [*company_params, *visitor_params, now])
+    return _live_holds(tx, company_ids, "h.visitor", visitors, now=now)
 
 
 def holds_of_addresses(
     tx: Connection, company_ids: Collection[int], addresses: Collection[str], *, now: int
 ) -> list[Hold]:
     """The live holds of the visitors at these addresses of these companies."""
-    of_companies, company_params = among(tx, "h.company_id", company_ids, "BIGINT")
-    of_addresses, address_params = among(tx, "h.address", addresses, "TEXT")
-    return _holds(tx, f"{of_companies} AND {of_addresses}", [*company_params, *address_params, now])
+    return _live_holds(tx, company_ids, "h.address", addresses, now=now)
 
 
 def free_numbers(
@@ -271,8 +267,15 @@ def delete_holds_before(tx: Connection, before: int, *, limit: int) -> int:
     )
 
 
-def _holds(tx: Connection, where: str, params: Sequence[object]) -> list[Hold]:
-    rows = tx.fetchall(f"{_HOLDS} WHERE {where} AND h.held_until > ?", params)
+def _live_holds(
+    tx: Connection, company_ids: Collection[int], column: str, values: Collection[str], *, now: int
+) -> list[Hold]:
+    of_companies, company_params = among(tx, "h.company_id", company_ids, "BIGINT")
+    of_values, value_params = among(tx, column, values, "TEXT")
+    rows = tx.fetchall(
+        f"{_HOLDS} WHERE {of_companies} AND {of_values} AND h.held_until > ?",
+        [*company_params, *value_params, now],
+    )
     return [Hold(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows]
 
 
