@@ -139,18 +139,13 @@ class NewHold:
     held_until: int
 
 
-def lock_for_holding(
-    tx: Connection, visitors: Iterable[tuple[int, str]], campaign_ids: Iterable[str]
-) -> None:
-    """On PostgreSQL, one transaction at a time per visitor (company, visitor) and per pool: two
-    page views of one visitor must not each take a number, nor two transactions one free
-    number. Taken in one order, in one statement: two batches wait for each other, never
-    deadlock. (SQLite's write lock already serialises them.)"""
+def lock_visitors(tx: Connection, visitors: Iterable[tuple[int, str]]) -> None:
+    """On PostgreSQL, one transaction at a time per visitor (company, visitor): two page views
+    of one visitor at once must not each take a number. Taken in one order, in one statement:
+    two batches wait for each other, never deadlock. (SQLite's write lock serialises them.)"""
     if tx.dialect != "postgresql":
         return
-    names = [f"dni-visitor:{company}:{visitor}" for company, visitor in visitors]
-    names += [f"dni-pool:{campaign_id}" for campaign_id in campaign_ids]
-    keys = sorted({_lock_key(name) for name in names})
+    keys = sorted({_lock_key(f"dni-visitor:{company}:{visitor}") for company, visitor in visitors})
     if keys:
         tx.fetchall(
             "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(? AS BIGINT[])) AS k", (keys,)
@@ -182,14 +177,19 @@ def holds_of_addresses(
 def free_numbers(
     tx: Connection, campaign_ids: Collection[str], *, now: int, most: int
 ) -> dict[str, list[str]]:
-    """Up to `most` free numbers of each pool, least recently used first. Lock the pools first
-    (`lock_for_holding`): what is free now stays free until the transaction ends."""
+    """Up to `most` free numbers of each pool, least recently used first, locked.
+
+    On PostgreSQL, `SKIP LOCKED` passes over the numbers other transactions are taking right
+    now: each of them commits its holds on its own, so none is handed out twice, and neither
+    waits for the other. (SQLite's write lock serialises them.)
+    """
     # Each pool's free numbers walked in order (`number_holds_free`), only as far as needed.
+    lock = " FOR UPDATE OF h SKIP LOCKED" if tx.dialect == "postgresql" else ""
     first_free = (
         "SELECT h.held_until, h.number FROM number_holds h"
         " JOIN tracking_numbers t ON t.number = h.number AND t.campaign_id = h.campaign_id"
         " WHERE h.campaign_id = {pool} AND h.held_until <= ? ORDER BY h.held_until, h.number"
-        " LIMIT ?"
+        f" LIMIT ?{lock}"
     )
     if tx.dialect == "postgresql":
         rows = tx.fetchall(

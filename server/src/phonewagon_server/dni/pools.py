@@ -53,11 +53,7 @@ def hold_numbers(tx: Connection, asks: Sequence[HoldAsk]) -> list[list[Swap]]:
     if not asking:
         return [[] for _ in asks]
     companies = {ask.company_id for ask in asking}
-    pool_rows.lock_for_holding(
-        tx,
-        {(ask.company_id, ask.visitor) for ask in asking},
-        {pool.campaign_id for ask in asking for pool in ask.pools},
-    )
+    pool_rows.lock_visitors(tx, {(ask.company_id, ask.visitor) for ask in asking})
     now = min(ask.now for ask in asking)
     held: dict[Visitor, dict[str, tuple[str, int]]] = {}  # campaign → (number, held until)
     for hold in pool_rows.holds_of_visitors(tx, companies, {a.visitor for a in asking}, now=now):
