@@ -39,7 +39,13 @@ import orjson
 import psutil
 import uvloop
 from load_test import REDIS_URL, free_port, redis_prefix, redis_version, server_command
-from testbed import measured_on, postgres_schema, postgres_version, write_section
+from testbed import (
+    measured_on,
+    postgres_schema,
+    postgres_version,
+    serve_replaying,
+    write_section,
+)
 from webhooks import HOST, Load, Server, clean_env, closed_loop, running
 
 from phonewagon_server.db import accounts as account_rows
@@ -167,36 +173,9 @@ class Traffic:
         return self.requests[self.position - 1]
 
 
-def serve_bare(port: int, answer: str, *, parse: bool = True) -> None:
-    """Read the JSON body as ours does (with `parse`) and answer ours' bytes, run as `serve`
-    runs our app."""
-    from phonewagon_server.cli.serve import run_uvicorn
-    from phonewagon_server.config import Settings
-    from phonewagon_server.logs import logging_config
-
-    recorded = json.loads(answer)
-    start = {
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(name.encode(), value.encode()) for name, value in recorded["headers"]],
-    }
-    body = {"type": "http.response.body", "body": recorded["body"].encode()}
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        data, more = b"", True
-        while more:
-            message = await receive()
-            data += message.get("body", b"")
-            more = message.get("more_body", False)
-        if parse:
-            orjson.loads(data)
-        await send(start)
-        await send(body)
-
-    log_config = logging_config("json", "info")
-    run_uvicorn(app, Settings(), host=HOST, port=port, log_level="info", log_config=log_config)
+def serve_bare(port: int, answer: str) -> None:
+    """Read the JSON body as ours does and answer ours' bytes."""
+    serve_replaying(port, {"/dni/visits": json.loads(answer)}, orjson.loads)
 
 
 def serve_ours(database_url: str, workdir: Path, *, workers: int = 1, **extra: str) -> Any:

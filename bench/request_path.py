@@ -15,14 +15,15 @@ ratios to bare apps (docs/benchmarks.md, "Webhooks" and "Website visits").
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from dni_visits import Versus, race_bare, serve_bare, table
+from dni_visits import Versus, race_bare, table
 from load_test import free_port, server_command
-from testbed import measured_on, write_section
+from testbed import measured_on, serve_replaying, write_section
 from webhooks import HOST, clean_env, running
 
 SECTION = "## Request path"
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--bare", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        serve_bare(int(args.bare[1]), args.bare[0], parse=False)
+        serve_replaying(int(args.bare[1]), {"/healthz": json.loads(args.bare[0])}, bytes)
         return
     rounds, seconds = 3, 3.0
     with tempfile.TemporaryDirectory(prefix="pw-bench-path-") as work:

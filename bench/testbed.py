@@ -9,8 +9,9 @@ import os
 import platform
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -68,3 +69,44 @@ def write_section(text: str, title: str) -> None:
     else:
         updated = current.rstrip("\n") + "\n\n" + block
     BENCHMARKS.write_text(updated.rstrip("\n") + "\n")
+
+
+def serve_replaying(
+    port: int, answers: dict[str, dict[str, Any]], read: Callable[[bytes], object]
+) -> None:
+    """A bare ASGI app, served on 127.0.0.1 by the same `run_uvicorn` as `serve`: it reads each
+    request's body with `read` and sends the answer recorded for its path (`status`, 200 if
+    absent, `headers` as pairs, `body`)."""
+    from phonewagon_server.cli.serve import run_uvicorn
+    from phonewagon_server.config import Settings
+    from phonewagon_server.logs import logging_config
+
+    recorded = {
+        path.encode(): (
+            {
+                "type": "http.response.start",
+                "status": answer.get("status", 200),
+                "headers": [(name.encode(), value.encode()) for name, value in answer["headers"]],
+            },
+            {"type": "http.response.body", "body": answer["body"].encode()},
+        )
+        for path, answer in answers.items()
+    }
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # returning at once from "lifespan" is fine with uvicorn
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        read(body)
+        start, answer = recorded[scope["raw_path"]]
+        await send(start)
+        await send(answer)
+
+    log_config = logging_config("json", "info")
+    run_uvicorn(
+        app, Settings(), host="127.0.0.1", port=port, log_level="info", log_config=log_config
+    )

@@ -54,7 +54,15 @@ import psutil
 import uvloop
 from import_calls import cli, plan_campaigns, prepare, write_file
 from load_test import REDIS_URL, free_port, redis_prefix, redis_version, server_command
-from testbed import BENCHMARKS, ROOT, measured_on, postgres_schema, postgres_version, write_section
+from testbed import (
+    BENCHMARKS,
+    ROOT,
+    measured_on,
+    postgres_schema,
+    postgres_version,
+    serve_replaying,
+    write_section,
+)
 
 from phonewagon_server.db import Database, open_database
 from phonewagon_server.db.calls import count_calls, read_call
@@ -172,39 +180,12 @@ def serve_recordings(port: int) -> None:
 
 
 def serve_bare(port: int, answers: dict[str, Any]) -> None:
-    """Read the form as ours does and answer ours' recorded bytes for the path, run exactly as
-    `serve` runs our app."""
-    from phonewagon_server.cli.serve import run_uvicorn
-    from phonewagon_server.config import Settings
-    from phonewagon_server.logs import logging_config
-
-    recorded = {
-        path.encode(): (
-            {
-                "type": "http.response.start",
-                "status": answer["status"],
-                "headers": [(name.encode(), value.encode()) for name, value in answer["headers"]],
-            },
-            {"type": "http.response.body", "body": answer["body"].encode()},
-        )
-        for path, answer in answers.items()
-    }
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":  # returning at once from "lifespan" is fine with uvicorn
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True)
-        start, answer = recorded[scope["raw_path"]]
-        await send(start)
-        await send(answer)
-
-    log_config = logging_config("json", "info")
-    run_uvicorn(app, Settings(), host=HOST, port=port, log_level="info", log_config=log_config)
+    """Read the form as ours does and answer ours' recorded bytes for the path."""
+    serve_replaying(
+        port,
+        answers,
+        lambda body: parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True),
+    )
 
 
 def set_up_account(database_url: str) -> tuple[int, str]:

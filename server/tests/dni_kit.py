@@ -11,12 +11,11 @@ import httpx
 import orjson
 from starlette.testclient import TestClient
 
+from live_kit import add_number
 from phonewagon_server.api import create_app
 from phonewagon_server.config import Settings
 from phonewagon_server.db import Database
-from phonewagon_server.db import numbers as number_rows
 from phonewagon_server.db import pools as pool_rows
-from phonewagon_server.db.numbers import TrackingNumber
 from server_testkit import NOW_MS, FakeClock, Tenant
 
 BROWSER = (
@@ -47,16 +46,9 @@ def make_pool(
     """The tenant's campaign made a pool swapping TARGET, with `numbers`, and the site's key."""
     with database.transaction(write=True) as tx:
         pool_rows.set_swap_target(tx, tenant.campaign.id, TARGET)
-        for number in numbers:
-            tracking = TrackingNumber(
-                number=number,
-                account_id=tenant.account_id,
-                company_id=tenant.company.id,
-                campaign_id=tenant.campaign.id,
-                forward_to=TARGET,
-                source="",
-            )
-            assert number_rows.add_number(tx, tracking, now=NOW_MS)
+    for number in numbers:
+        add_number(database, tenant, number, forward_to=TARGET)
+    with database.transaction(write=True) as tx:
         pool_rows.add_site(tx, tenant.company.id, key, now=NOW_MS)
         pool_rows.set_origins(tx, tenant.company.id, origins)
     return Site(tenant, key, tuple(numbers))

@@ -37,14 +37,20 @@ def live_settings(recordings: Path, *, api_base: str = "https://api.twilio.com")
 
 
 def add_number(
-    database: Database, tenant: Tenant, number: str = TRACKING, *, source: str = ""
+    database: Database,
+    tenant: Tenant,
+    number: str = TRACKING,
+    *,
+    source: str = "",
+    forward_to: str = BUSINESS,
 ) -> TrackingNumber:
+    """`number` in the tenant's campaign, forwarding to `forward_to`."""
     tracking = TrackingNumber(
         number=number,
         account_id=tenant.account_id,
         company_id=tenant.company.id,
         campaign_id=tenant.campaign.id,
-        forward_to=BUSINESS,
+        forward_to=forward_to,
         source=source,
     )
     with database.transaction(write=True) as tx:

@@ -10,9 +10,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from phonewagon_server.config import Settings
-from phonewagon_server.db import Database
+from phonewagon_server.db import Connection, Database
 from phonewagon_server.db import pools as pool_rows
 from phonewagon_server.db import visits as visit_rows
 
@@ -21,6 +22,10 @@ logger = logging.getLogger(__name__)
 BATCH_ROWS = 2000
 PURGE_EVERY_SECONDS = 3600
 DAY_MS = 86_400_000
+
+
+class Deletion(Protocol):
+    def __call__(self, tx: Connection, before: int, *, limit: int) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,20 +39,21 @@ def purge_visits(
 ) -> Purged:
     """Delete the visits made, and the holds over, before the window that ends `now`."""
     before = now - attribution_days * DAY_MS
-    visits = holds = 0
+    return Purged(
+        visits=_in_batches(database, visit_rows.delete_visits_before, before, batch),
+        holds=_in_batches(database, pool_rows.delete_holds_before, before, batch),
+    )
+
+
+def _in_batches(database: Database, delete: Deletion, before: int, batch: int) -> int:
+    """`delete` the rows before `before`, `batch` rows a transaction; how many in all."""
+    deleted = 0
     while True:
         with database.transaction(write=True) as tx:
-            deleted = visit_rows.delete_visits_before(tx, before, limit=batch)
-        visits += deleted
-        if deleted < batch:
-            break
-    while True:
-        with database.transaction(write=True) as tx:
-            deleted = pool_rows.delete_holds_before(tx, before, limit=batch)
-        holds += deleted
-        if deleted < batch:
-            break
-    return Purged(visits=visits, holds=holds)
+            count = delete(tx, before, limit=batch)
+        deleted += count
+        if count < batch:
+            return deleted
 
 
 class HourlyPurge:
