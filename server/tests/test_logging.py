@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -114,6 +115,16 @@ def test_an_unusable_request_id_is_replaced(api: TestClient, incoming: bytes) ->
     request_id = response.headers["x-request-id"]
     assert request_id.encode() != incoming
     assert len(request_id) == 32
+
+
+def test_new_request_ids_are_distinct_and_never_look_like_a_phone_number(api: TestClient) -> None:
+    """Ten digits in a row would send every log line through redaction's slow path."""
+    ids = [api.get("/healthz").headers["x-request-id"] for _ in range(300)]
+    assert len(set(ids)) == len(ids)
+    for request_id in ids:
+        assert re.fullmatch("[0-9a-f]{32}", request_id)
+        assert not re.search("[0-9]{10}", request_id)
+        assert redact(request_id) == request_id
 
 
 @pytest.mark.parametrize(
