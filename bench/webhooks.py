@@ -18,6 +18,9 @@ PHONEWAGON_* variables (public URL = that address, rate limit raised out of the 
    bytes and headers: keep-alive connections from one uvloop client, rounds alternating
    servers. After each round of ours the bench waits until the queue is empty, so a round
    starts with no background work left (and the bare app never runs beside it).
+   Then the same race with voice webhooks of calls to a number that is not ours: every check
+   (signature, fields, the number), a TwiML answer and a log line, but nothing queued, no
+   commit waited for and no background work. It shows what the request path alone allows.
 2. p99 latency at half that rate, open loop: requests leave at fixed times, and each one's
    latency runs from its scheduled time, so a stall counts for everything queued behind it.
 3. Paced webhooks during the whole of `phonewagon-server calls import` of a generated file
@@ -84,6 +87,7 @@ HOST = "127.0.0.1"
 ACCOUNT_SID = "AC" + "be9c" * 8
 AUTH_TOKEN = "b3nch" * 6 + "42"  # the bench's own throwaway deployment
 TRACKING_NUMBER = "+18445550199"  # apart from the import's numbers (+1844555 0100..0117)
+NOT_OURS = "+18445550198"  # no number of the deployment: its calls are declined
 FORWARD_TO = "+15035550100"
 PER_CALL = 5  # webhooks of an answered call: voice, ringing, in-progress, completed, recording
 CONNECTIONS = 8  # closed loop, as bench/small_requests.py
@@ -261,13 +265,28 @@ class Traffic:
         return self.calls[: self.position // PER_CALL]
 
 
-def record_answers(server: Server, api_base: str) -> dict[str, Any]:
-    """Ours' answer to each webhook path (for a call of its own), as the bare app repeats it."""
+def declined_requests(public_url: str, api_base: str, count: int) -> list[bytes]:
+    """Pre-signed voice webhooks of `count` fresh calls to a number that is not ours."""
+    rng = random.Random(5)  # noqa: S311 - test traffic
+    requests = []
+    for _ in range(count):
+        call = random_call(rng, to_number=NOT_OURS, final_status="completed")
+        voice = events(call, account_sid=ACCOUNT_SID, api_base=api_base)[0]
+        requests.append(signed_request(voice, public_url))
+    return requests
+
+
+def record_answers(
+    server: Server, api_base: str, *, to_number: str = TRACKING_NUMBER
+) -> dict[str, Any]:
+    """Ours' answer to each webhook path (for a call of its own), as the bare app repeats it;
+    for a number not ours, to the voice webhook only (that call goes no further)."""
     rng = random.Random(1)  # noqa: S311 - test traffic
-    call = random_call(rng, to_number=TRACKING_NUMBER, final_status="completed")
+    call = random_call(rng, to_number=to_number, final_status="completed")
+    hooks = events(call, account_sid=ACCOUNT_SID, api_base=api_base)
     answers: dict[str, Any] = {}
     with TwilioSender(server.url, auth_token=AUTH_TOKEN) as sender:
-        for hook in events(call, account_sid=ACCOUNT_SID, api_base=api_base):
+        for hook in hooks if to_number == TRACKING_NUMBER else hooks[:1]:
             response = sender.send(hook)
             if hook.path in answers:
                 continue
@@ -458,6 +477,7 @@ class Backend:
     bare: Load = field(default_factory=Load)
     ours_rounds: list[float] = field(default_factory=list)
     bare_rounds: list[float] = field(default_factory=list)
+    declined: dict[str, list[float]] = field(default_factory=lambda: {n: [] for n in SERVERS})
     drains: list[Drain] = field(default_factory=list)
     cpu: dict[str, list[float]] = field(default_factory=lambda: {n: [] for n in SERVERS})
     work_cpu: list[float] = field(default_factory=list)  # ours' `work` process, beside it
@@ -475,6 +495,11 @@ class Backend:
     @property
     def ratio(self) -> float:
         return self.rps("ours") / self.rps("bare") if self.rps("bare") else 0.0
+
+    @property
+    def declined_ratio(self) -> float:
+        ours, bare = (statistics.median(self.declined[n]) for n in SERVERS)
+        return ours / bare
 
     @property
     def sustained(self) -> float:
@@ -511,6 +536,7 @@ def measure_backend(
                 traffic.ensure(20_000)
                 _check_bare(bare, answers, traffic.requests[:PER_CALL])
                 _rounds(result, ours, bare, traffic, queue, rounds=rounds, seconds=seconds)
+            _declined_rounds(result, ours, api_base, rounds=rounds, seconds=seconds)
             rate = result.rps("ours") / 2
             print(f"{name}: paced at {rate:.0f}/s …", file=sys.stderr, flush=True)
             traffic.ensure(int(rate * paced_seconds) + 2 * PER_CALL)
@@ -597,6 +623,33 @@ def _rounds(
             (result.ours_rounds if name == "ours" else result.bare_rounds).append(
                 len(load.latencies) / seconds
             )
+
+
+def _declined_rounds(
+    result: Backend, ours: Server, api_base: str, *, rounds: int, seconds: float
+) -> None:
+    """Calls to a number not ours against a bare app answering ours' decline, alternating."""
+    answers = record_answers(ours, api_base, to_number=NOT_OURS)
+    bare_port = free_port()
+    bare_args = run_script("bare", json.dumps(answers), str(bare_port))
+    requests = declined_requests(ours.url, api_base, 10_000)
+    position = 0
+
+    def take() -> bytes:
+        nonlocal position
+        position += 1
+        return requests[position % len(requests)]
+
+    with running(bare_args, env=clean_env(), log=None, port=bare_port) as bare:
+        _check_bare(bare, answers, requests[:1])
+        ports = {"ours": ours.port, "bare": bare.port}
+        closed_loop(ours.port, take, 0.5)
+        for number in range(rounds):
+            for name in SERVERS if number % 2 == 0 else reversed(SERVERS):
+                load = closed_loop(ports[name], take, seconds)
+                if not load.failures:
+                    result.declined[name].append(len(load.latencies) / seconds)
+                (result.ours if name == "ours" else result.bare).failures += load.failures
 
 
 # --- 3: webhooks while an import runs ----------------------------------------------------------
@@ -773,6 +826,22 @@ def throughput_table(backends: list[Backend]) -> list[str]:
     return lines
 
 
+def declined_table(backends: list[Backend]) -> list[str]:
+    lines = [
+        "| backend | ours, req/s (median) | bare, req/s (median) | ours/bare"
+        " | rounds, ours (req/s) | rounds, bare (req/s) |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for b in backends:
+        ours, bare = (b.declined[name] for name in SERVERS)
+        lines.append(
+            f"| {b.name} | {statistics.median(ours):,.0f} | {statistics.median(bare):,.0f}"
+            f" | **{b.declined_ratio:.2f}x** | {', '.join(f'{r:,.0f}' for r in ours)}"
+            f" | {', '.join(f'{r:,.0f}' for r in bare)} |"
+        )
+    return lines
+
+
 def drain_table(backends: list[Backend]) -> list[str]:
     lines = [
         "| backend | events applied, after a round (median, max) | all jobs done (median, max)"
@@ -862,6 +931,15 @@ def section(
             f"{ratios}, {'met' if met else 'NOT met'}.",
             "",
             *throughput_table(backends),
+            "",
+            "**The request path alone**: the same race with the voice webhooks of calls to a"
+            " number that is not ours, which every check runs for (signature, fields, the"
+            " number, read once and kept for 5 s) and which are answered with TwiML that"
+            " declines the call and a log line, but with nothing queued, no commit waited for"
+            " and no work behind them. *bare* answers ours' decline. It bounds what the"
+            " accepted webhooks above can reach on this stack.",
+            "",
+            *declined_table(backends),
             "",
             "Behind the answers, the `work` process beside the server applies every job and"
             " fetches every recording: how long the queue took to empty after a round, the"

@@ -83,6 +83,13 @@ _USUAL_TIME_VALUES = tuple(f"{prefix}{'0' * 13}" for prefix in _TIME_PREFIXES)
 
 _QUIET_MODULES = ("psycopg", "psycopg_pool", "sqlite3", "redis")
 
+# No line shows the thread, the process or the file and line that logged it, so a record need
+# not look them up: the logging HOWTO's "Optimization" switches (`_srcfile` is the one it names).
+logging.logThreads = False
+logging.logProcesses = False
+logging.logMultiprocessing = False
+logging._srcfile = None
+
 
 def redact(text: str) -> str:
     """`text` with its secrets and phone numbers masked, as the module's docstring says."""

@@ -6,6 +6,7 @@ or a quote is escaped and cannot change the instructions Twilio follows.
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -45,6 +46,7 @@ def forward(
     return _document(response)
 
 
+@functools.lru_cache(maxsize=16)  # one message in practice: the same bytes for every such call
 def decline(message: str) -> bytes:
     """Tell the caller `message`, then hang up: for a number that forwards nowhere."""
     response = ET.Element("Response")
