@@ -19,7 +19,7 @@ PHONEWAGON_* variables (public URL = that address, rate limit raised out of the 
    servers. After each round of ours the bench waits until the queue is empty, so a round
    starts with no background work left (and the bare app never runs beside it).
    Then the same race with voice webhooks of calls to a number that is not ours: every check
-   (signature, fields, the number), a TwiML answer and a log line, but nothing queued, no
+   (signature, fields, the number), a TwiML answer and two log lines, but nothing queued, no
    commit waited for and no background work. It shows what the request path alone allows.
    (Its 10,000 requests go round again: nothing of a declined call is kept to dedupe.)
 2. p99 latency at half that rate, open loop: requests leave at fixed times, and each one's
@@ -939,7 +939,8 @@ def section(
             "**The request path alone**: the same race with the voice webhooks of calls to a"
             " number that is not ours, which every check runs for (signature, fields, the"
             " number, read once and kept for 5 s) and which are answered with TwiML that"
-            " declines the call and a log line, but with nothing queued, no commit waited for"
+            " declines the call and two log lines (the access line, and the number not ours),"
+            " but with nothing queued, no commit waited for"
             " and no work behind them. *bare* answers ours' decline. It bounds what the"
             " accepted webhooks above can reach on this stack.",
             "",
