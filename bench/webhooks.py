@@ -939,7 +939,7 @@ def section(
             "**The request path alone**: the same race with the voice webhooks of calls to a"
             " number that is not ours, which every check runs for (signature, fields, the"
             " number, read once and kept for 5 s) and which are answered with TwiML that"
-            " declines the call and two log lines (the access line, and the number not ours),"
+            " declines the call, logged in two lines (the access line, and the number not ours),"
             " but with nothing queued, no commit waited for"
             " and no work behind them. *bare* answers ours' decline. It bounds what the"
             " accepted webhooks above can reach on this stack.",
